@@ -1,0 +1,124 @@
+"""Checks of the committed notebooks that nbval itself does not make.
+
+Strict nbval compares a cell's fresh output with its stored output, but it
+silently passes a cell that has no stored run: a notebook committed without
+outputs would test nothing. These tests refuse that, and check the parts of
+each notebook the course relies on (badges, set-up cell, summary, exercises).
+"""
+
+import importlib.util
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def load_runner():
+    spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "scripts" / "run_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+runner = load_runner()
+
+
+def code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+
+
+def tags(cell):
+    return cell.get("metadata", {}).get("tags", [])
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=lambda p: p.name)
+def notebook(request):
+    path = request.param
+    return path, nbformat.read(path, as_version=4)
+
+
+def test_notebooks_are_numbered_from_one_without_gaps():
+    numbers = [int(p.name[:2]) for p in NOTEBOOKS]
+    assert numbers == list(range(1, len(NOTEBOOKS) + 1)), [p.name for p in NOTEBOOKS]
+    assert all(re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", p.name) for p in NOTEBOOKS)
+
+
+def test_notebook_is_valid_and_uses_python3_kernel(notebook):
+    path, nb = notebook
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_every_code_cell_has_a_stored_run_in_order(notebook):
+    path, nb = notebook
+    counts = [c.execution_count for c in code_cells(nb)]
+    missing = sum(n is None for n in counts)
+    assert missing == 0, (
+        f"{path.name}: {missing} of {len(counts)} code cells have no stored run; "
+        "run `python scripts/run_notebooks.py` before committing"
+    )
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"{path.name}: execution counts are {counts}, not 1..{len(counts)} in order; "
+        "re-run it with `python scripts/run_notebooks.py`"
+    )
+
+
+def test_errors_appear_only_where_tagged(notebook):
+    path, nb = notebook
+    for i, cell in enumerate(code_cells(nb)):
+        has_error = any(o.output_type == "error" for o in cell.outputs)
+        expected = "raises-exception" in tags(cell)
+        assert has_error == expected, (
+            f"{path.name}, code cell {i + 1}: "
+            + ("unexpected error output" if has_error else "tagged raises-exception but raised nothing")
+        )
+
+
+def test_badges_and_setup_cell_match_the_configured_repository(notebook):
+    path, nb = notebook
+    badges = runner.tagged_cells(nb, runner.BADGES_TAG)
+    setup = runner.tagged_cells(nb, runner.SETUP_TAG)
+    assert len(badges) == 1 and len(setup) == 1
+    assert nb.cells[0] is badges[0], "the badges come first"
+    assert code_cells(nb)[0] is setup[0], "the set-up cell is the first code cell"
+    assert badges[0].source == runner.expected_badges(path.name)
+    assert setup[0].source == runner.expected_setup()
+    assert setup[0].outputs == [], "the set-up cell must print nothing outside Colab"
+
+
+def test_notebook_has_title_goals_summary_exercises_and_next_step(notebook):
+    path, nb = notebook
+    markdown = [c.source for c in nb.cells if c.cell_type == "markdown"]
+    number = int(path.name[:2])
+    assert markdown[1].startswith(f"# {number}. "), f"{path.name}: title should read '# {number}. ...'"
+    text = "\n".join(markdown)
+    for heading in ("## Summary", "## Exercises"):
+        assert re.search(rf"^{heading}\b", text, re.M), f"{path.name}: no '{heading}' section"
+    assert re.search(r"\bnotebook\s+" + str(number + 1) + r"\b", text, re.I), f"{path.name}: no pointer to notebook {number + 1}"
+
+
+def test_relative_links_between_notebooks_resolve(notebook):
+    path, nb = notebook
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for target in re.findall(r"\]\(([^)#\s]+\.ipynb)", cell.source):
+            if "://" not in target:
+                assert (path.parent / target).exists(), f"{path.name}: link to missing {target}"
+
+
+def test_solutions_are_collapsed(notebook):
+    path, nb = notebook
+    for cell in code_cells(nb):
+        if cell.source.lstrip().startswith("# @title Solution"):
+            assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, (
+                f"{path.name}: a solution cell is not collapsed"
+            )
+
+
+def test_runner_check_mode_passes():
+    assert runner.main(["--check"]) == 0
