@@ -5,9 +5,8 @@
     python scripts/run_notebooks.py --sync-only     # rewrite badges/set-up cells only
     python scripts/run_notebooks.py --check         # exit 1 if any are out of date
 
-Before running, three things are rewritten from the repository address in
-``pyproject.toml`` (``[tool.rnn-course]``), so that the address is written in
-one place: the README's Binder badge, each notebook's cell tagged
+Before running, three things are rewritten from ``REPOSITORY`` and ``BRANCH``
+below, so that the course's address is written in one place: the README's Binder badge, each notebook's cell tagged
 ``course-badges`` (Colab and Binder badges), and its cell tagged
 ``course-setup`` (the first code cell, which finds ``rnn_utils`` locally and
 clones the repository on Colab).
@@ -24,10 +23,14 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import tomllib
 from pathlib import Path
 
 import nbformat
+
+# The public repository that learners open on Binder and clone on Colab.
+# A fork changes these two lines, then runs `python scripts/run_notebooks.py --sync-only`.
+REPOSITORY = "rnn-course/rnn-course"
+BRANCH = "main"
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -79,29 +82,19 @@ for course_root in (Path.cwd().parent, Path.cwd(), Path("/content/rnn-course")):
         break'''
 
 
-def course_config():
-    """The repository address and branch from pyproject.toml."""
-    with open(ROOT / "pyproject.toml", "rb") as f:
-        cfg = tomllib.load(f)["tool"]["rnn-course"]
-    return cfg["repository"], cfg["branch"]
-
-
 def expected_badges(name):
-    repo, branch = course_config()
-    return BADGES_TEMPLATE.format(repo=repo, branch=branch, name=name)
+    return BADGES_TEMPLATE.format(repo=REPOSITORY, branch=BRANCH, name=name)
 
 
 def expected_setup():
-    repo, branch = course_config()
-    return SETUP_TEMPLATE.format(repo=repo, branch=branch)
+    return SETUP_TEMPLATE.format(repo=REPOSITORY, branch=BRANCH)
 
 
 README_BINDER_RE = re.compile(r"https://mybinder\.org/v2/gh/[^/\s]+/[^/\s]+/[^?\s]+\?")
 
 
 def expected_readme_binder():
-    repo, branch = course_config()
-    return f"https://mybinder.org/v2/gh/{repo}/{branch}?"
+    return f"https://mybinder.org/v2/gh/{REPOSITORY}/{BRANCH}?"
 
 
 def sync_readme():
