@@ -16,7 +16,8 @@ It follows the notation of the course:
 Columns are examples, as in the notes, so a layer is ``W @ a + b``.
 
 The order of this file follows the course: text to ids (vocabulary, one-hot,
-padding), activations, parameters, the forward pass, then the losses.
+padding), activations, parameters, the forward pass, the losses, then
+backpropagation through time.
 Every public function checks its inputs and raises ``ValueError`` naming the
 argument, what was expected and what it got.
 """
@@ -42,6 +43,11 @@ __all__ = [
     "rnn_forward",
     "binary_cross_entropy",
     "cross_entropy",
+    "rnn_cell_backward",
+    "rnn_backward",
+    "rnn_loss_and_grads",
+    "grad_check",
+    "clip_gradients",
 ]
 
 #: Folder of the corpora bundled with the course.
@@ -524,3 +530,249 @@ def cross_entropy(y_hat, y, mask=None):
     y_hat, y, mask = _check_loss_inputs(y_hat, y, mask)
     per_step = -np.sum(np.where(y > 0, y * _safe_log(y_hat), 0.0), axis=0)
     return float(np.sum(per_step * mask))
+
+
+# ---------------------------------------------------------------------------
+# Backpropagation through time
+# ---------------------------------------------------------------------------
+
+
+def _check_cache(name, cache):
+    keys = {"a_next", "a_prev", "xt", "params", "g1"}
+    if not isinstance(cache, dict) or not keys <= cache.keys():
+        raise ValueError(
+            f"{name} must be a cache returned by rnn_cell_forward (a dict with keys "
+            f"{sorted(keys)}); got {type(cache).__name__}"
+        )
+
+
+def _cell_backward(da_next, cache):
+    """One step back without input checks; see :func:`rnn_cell_backward`."""
+    a_next, a_prev, xt, p = cache["a_next"], cache["a_prev"], cache["xt"], cache["params"]
+    if cache["g1"] == "tanh":
+        dz = da_next * (1.0 - a_next**2)  # tanh'(z) = 1 - tanh(z)^2
+    else:
+        dz = da_next * (a_next > 0)  # ReLU'(z) is 1 where z > 0, else 0
+    return {
+        "dxt": p["Wax"].T @ dz,
+        "da_prev": p["Waa"].T @ dz,
+        "dWax": dz @ xt.T,
+        "dWaa": dz @ a_prev.T,
+        "dba": dz.sum(axis=1, keepdims=True),
+    }
+
+
+def rnn_cell_backward(da_next, cache):
+    """Gradients of one RNN step, given the gradient reaching its output state.
+
+    With ``z = Waa @ a_prev + Wax @ xt + ba`` and ``a_next = g1(z)``:
+    ``dz = da_next * g1'(z)`` (element-wise), then ``dWax = dz @ xt.T``,
+    ``dWaa = dz @ a_prev.T``, ``dba = dz`` summed over examples,
+    ``dxt = Wax.T @ dz`` and ``da_prev = Waa.T @ dz``.
+
+    Args:
+        da_next: gradient of the cost with respect to ``a_next``, ``(n_a, m)``:
+            everything that reaches it, from this step's output and from the
+            next step.
+        cache: the cache returned by :func:`rnn_cell_forward` for this step.
+
+    Returns:
+        dict with ``dxt (n_x, m)``, ``da_prev (n_a, m)``, ``dWax (n_a, n_x)``,
+        ``dWaa (n_a, n_a)`` and ``dba (n_a, 1)``.
+    """
+    _check_cache("cache", cache)
+    da_next = _as_float_array("da_next", da_next)
+    n_a, m = cache["a_next"].shape
+    _check_shape("da_next", da_next, (n_a, m), ("n_a", "m"))
+    return _cell_backward(da_next, cache)
+
+
+def rnn_backward(da, caches):
+    """Backpropagation through time for the recurrent part of the network.
+
+    Walks the steps from last to first. At each step the gradient reaching
+    ``a^{<t>}`` is the part from that step's output, ``da[:, :, t]``, plus the
+    part flowing back from step ``t + 1``; the weight gradients are summed over
+    the steps because every step uses the same weights.
+
+    Args:
+        da: gradient of the cost with respect to each hidden state through the
+            output layer only, ``(n_a, m, T_x)``.
+        caches: the ``caches`` returned by :func:`rnn_forward`.
+
+    Returns:
+        dict with ``dx (n_x, m, T_x)``, ``da0 (n_a, m)``, ``dWax (n_a, n_x)``,
+        ``dWaa (n_a, n_a)`` and ``dba (n_a, 1)``.
+    """
+    if not (isinstance(caches, tuple) and len(caches) == 2 and isinstance(caches[0], list)):
+        raise ValueError(
+            "caches must be the (list of step caches, x) pair returned by rnn_forward; "
+            f"got {type(caches).__name__}"
+        )
+    step_caches, x = caches
+    if not step_caches:
+        raise ValueError("caches must hold at least one step; got none")
+    for t, cache in enumerate(step_caches):
+        _check_cache(f"caches[0][{t}]", cache)
+    n_x, m, T_x = x.shape
+    n_a = step_caches[0]["a_next"].shape[0]
+    da = _as_float_array("da", da)
+    _check_shape("da", da, (n_a, m, T_x), ("n_a", "m", "T_x"))
+
+    p = step_caches[0]["params"]
+    dtype = np.result_type(da, x, *p.values())
+    dx = np.zeros((n_x, m, T_x), dtype=dtype)
+    grads = {k: np.zeros_like(p[k[1:]], dtype=dtype) for k in ("dWax", "dWaa", "dba")}
+    da_prev = np.zeros((n_a, m), dtype=dtype)
+    for t in reversed(range(T_x)):
+        step = _cell_backward(da[:, :, t] + da_prev, step_caches[t])
+        dx[:, :, t] = step["dxt"]
+        da_prev = step["da_prev"]
+        for k in grads:
+            grads[k] += step[k]
+    return {"dx": dx, "da0": da_prev, **grads}
+
+
+def rnn_loss_and_grads(x, y, a0, params, g1="tanh", g2="softmax", mask=None):
+    """The cost of a whole RNN on a batch, and its gradients.
+
+    Runs :func:`rnn_forward`, scores the outputs with :func:`cross_entropy`
+    (``g2="softmax"``) or :func:`binary_cross_entropy` (``g2="sigmoid"``),
+    then backpropagates. For both pairings the gradient at the output
+    pre-activation is ``y_hat - y`` (for softmax, ``y_hat * sum_k y_k - y``,
+    which is the same when each ``y`` column is one-hot), times the mask.
+
+    Args:
+        x: inputs ``(n_x, m, T_x)``.
+        y: targets with the shape of ``y_hat``, ``(n_y, m, T_x)``.
+        a0: initial hidden state ``(n_a, m)``.
+        params: as in :func:`rnn_cell_forward`.
+        g1, g2: activation names.
+        mask: optional ``(m, T_x)``, 0 at padded steps.
+
+    Returns:
+        J: the cost, a float, summed over examples and unmasked steps.
+        grads: dict with ``dWaa``, ``dWax``, ``dWya``, ``dba``, ``dby`` and
+            ``da0``, each with the shape of what it differentiates.
+        a_last: the final hidden state ``a^{<T_x>}``, ``(n_a, m)``, to carry
+            into the next chunk of a long sequence (truncated BPTT).
+    """
+    a, y_hat, caches = rnn_forward(x, a0, params, g1=g1, g2=g2)
+    _, y, mask = _check_loss_inputs(y_hat, y, mask)
+    p = caches[0][0]["params"]
+    logits = np.einsum("ya,amt->ymt", p["Wya"], a) + p["by"][:, :, np.newaxis]
+    # The cost is computed from the logits, not from y_hat: log(1 - y_hat)
+    # loses most of its digits when y_hat is close to 1, which is enough to
+    # spoil a finite-difference check. It equals cross_entropy(y_hat, y, mask)
+    # (or binary_cross_entropy) up to that rounding error.
+    if g2 == "softmax":
+        shifted = logits - logits.max(axis=0, keepdims=True)
+        log_y_hat = shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
+        per_step = -np.sum(y * log_y_hat, axis=0)
+        dlogits = (y_hat * y.sum(axis=0) - y) * mask
+    else:
+        # -log(sigmoid(z)) = log(1 + e^-z) and -log(1 - sigmoid(z)) = log(1 + e^z)
+        per_step = np.sum(
+            y * np.logaddexp(0, -logits) + (1 - y) * np.logaddexp(0, logits), axis=0
+        )
+        dlogits = (y_hat - y) * mask
+    J = float(np.sum(per_step * mask))
+    grads = rnn_backward(np.einsum("ya,ymt->amt", p["Wya"], dlogits), caches)
+    return (
+        J,
+        {
+            "dWaa": grads["dWaa"],
+            "dWax": grads["dWax"],
+            "dWya": np.einsum("ymt,amt->ya", dlogits, a),
+            "dba": grads["dba"],
+            "dby": dlogits.sum(axis=(1, 2))[:, np.newaxis],
+            "da0": grads["da0"],
+        },
+        a[:, :, -1],
+    )
+
+
+def grad_check(loss_fn, inputs, grads, eps=1e-5):
+    """Compare analytic gradients with centred finite differences.
+
+    Every entry of every array in ``inputs`` is nudged by ``+eps`` and
+    ``-eps`` in turn, and ``(J(+) - J(-)) / (2 eps)`` estimates the
+    derivative. Use float64: in float32 the rounding error of ``J`` swamps the
+    difference.
+
+    Args:
+        loss_fn: function of no arguments returning the cost as a float; it
+            must read the arrays of ``inputs`` (which are changed in place and
+            restored).
+        inputs: dict of float64 arrays, e.g. ``{"Waa": params["Waa"], ...}``.
+        grads: dict with an array of the same shape for each name, under the
+            same name or with a ``d`` in front (``"dWaa"``).
+        eps: the nudge.
+
+    Returns:
+        dict name -> relative error ``|g - n| / (|g| + |n|)`` (Euclidean norms
+        of the whole analytic array ``g`` and numerical array ``n``; 0 when
+        both are 0). Below about 1e-7 the gradient is right.
+    """
+    if not callable(loss_fn):
+        raise ValueError(f"loss_fn must be callable; got {type(loss_fn).__name__}")
+    if not (np.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be a positive finite number; got {eps!r}")
+    errors = {}
+    for name, arr in inputs.items():
+        if not isinstance(arr, np.ndarray) or arr.dtype != np.float64:
+            raise ValueError(
+                f"inputs[{name!r}] must be a float64 numpy array (checked in place); "
+                f"got {getattr(arr, 'dtype', type(arr).__name__)}"
+            )
+        key = name if name in grads else "d" + name
+        if key not in grads:
+            raise ValueError(f"grads has no entry {name!r} or {'d' + name!r}")
+        analytic = _as_float_array(f"grads[{key!r}]", grads[key])
+        _check_shape(f"grads[{key!r}]", analytic, arr.shape, tuple(str(s) for s in arr.shape))
+        numeric = np.zeros_like(arr)
+        flat, num_flat = arr.reshape(-1), numeric.reshape(-1)
+        for i in range(flat.size):
+            old = flat[i]
+            flat[i] = old + eps
+            j_plus = loss_fn()
+            flat[i] = old - eps
+            j_minus = loss_fn()
+            flat[i] = old
+            num_flat[i] = (j_plus - j_minus) / (2 * eps)
+        denom = np.linalg.norm(analytic) + np.linalg.norm(numeric)
+        errors[name] = 0.0 if denom == 0 else float(np.linalg.norm(analytic - numeric) / denom)
+    return errors
+
+
+def clip_gradients(grads, max_value=None, max_norm=None):
+    """Limit the size of gradients, returning new arrays.
+
+    ``max_value`` clips every entry to ``[-max_value, max_value]`` (this can
+    change the gradient's direction). ``max_norm`` then rescales all arrays
+    together so that their joint Euclidean norm is at most ``max_norm``
+    (this keeps the direction). Either, both or neither may be given.
+
+    Args:
+        grads: dict name -> array.
+        max_value: positive number or None.
+        max_norm: positive number or None.
+
+    Returns:
+        dict with the same names and shapes.
+    """
+    if not isinstance(grads, dict) or not grads:
+        raise ValueError(f"grads must be a non-empty dict of arrays; got {grads!r:.60}")
+    for name, limit in (("max_value", max_value), ("max_norm", max_norm)):
+        if limit is not None and not (np.isfinite(limit) and limit > 0):
+            raise ValueError(f"{name} must be a positive finite number or None; got {limit!r}")
+    out = {k: _as_float_array(f"grads[{k!r}]", v).copy() for k, v in grads.items()}
+    if max_value is not None:
+        for v in out.values():
+            np.clip(v, -max_value, max_value, out=v)
+    if max_norm is not None:
+        norm = np.sqrt(sum(float(np.sum(v * v)) for v in out.values()))
+        if norm > max_norm:
+            for v in out.values():
+                v *= max_norm / norm
+    return out
