@@ -146,6 +146,7 @@ def execute(nb, path, timeout):
         timeout=timeout,
         kernel_name="python3",
         record_timing=False,
+        coalesce_streams=True,  # one print is one stored output, however the kernel chunks it
         resources={"metadata": {"path": str(path.parent)}},
     )
     client.execute()
