@@ -1,0 +1,265 @@
+"""Tests of the character-level model: the fast trainer against the reference
+implementation, learning, sampling, saving, interruption and bad input."""
+
+import math
+
+import numpy as np
+import pytest
+
+import rnn_utils as ru
+
+TINY = "the cat sat on the mat. the rat sat on the hat.\n" * 20
+
+
+# ---------------------------------------------------------------------------
+# The fast kernel computes what the course's reference computes
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("m, T_x", [(3, 5), (1, 1), (1, 7), (4, 1)])
+def test_fast_kernel_matches_rnn_loss_and_grads_in_float64(m, T_x):
+    rng = np.random.default_rng(m * 10 + T_x)
+    V, n_a = 6, 5
+    params = ru.init_params(V, n_a, V, rng, scale=0.6)
+    params["ba"] = rng.standard_normal((n_a, 1))
+    params["by"] = rng.standard_normal((V, 1))
+    x_ids = rng.integers(0, V, (m, T_x))
+    y_ids = rng.integers(0, V, (m, T_x))
+    a0 = rng.standard_normal((n_a, m))
+    J, grads, a_last = ru.fast_loss_and_grads(params, x_ids, y_ids, a0)
+    J_ref, grads_ref, a_last_ref = ru.rnn_loss_and_grads(ru.one_hot(x_ids, V), ru.one_hot(y_ids, V), a0, params)
+    n = m * T_x
+    assert J == pytest.approx(J_ref / n, rel=1e-13)
+    for k in ("dWaa", "dWax", "dWya", "dba", "dby"):
+        np.testing.assert_allclose(grads[k], grads_ref[k] / n, rtol=1e-11, atol=1e-15, err_msg=k)
+    np.testing.assert_allclose(a_last, a_last_ref, rtol=1e-13)
+
+
+def test_trainer_first_update_uses_the_reference_gradient():
+    """One plain SGD step in float64: recover the trainer's initial weights and
+    gradient from two learning rates, then find its first batch and check the
+    gradient against rnn_loss_and_grads on it."""
+    kw = dict(n_a=6, seq_len=5, batch_size=3, steps=1, optimizer="sgd", clip_norm=None, dtype=np.float64, seed=4)
+    m1, h1 = ru.train_char_model(TINY, lr=1.0, **kw)
+    m2, _ = ru.train_char_model(TINY, lr=2.0, **kw)
+    grad = {k: m1.params[k] - m2.params[k] for k in m1.params}  # (p - 1 g) - (p - 2 g)
+    init = {k: m1.params[k] + grad[k] for k in m1.params}
+    vocab = m1.vocab
+    ids = vocab.encode(TINY)
+    matches = []
+    for offset in range(kw["seq_len"]):
+        span = (len(ids) - 1 - offset) // kw["batch_size"] // kw["seq_len"] * kw["seq_len"]
+        streams = ids[offset : offset + kw["batch_size"] * span + 1]
+        x_ids = streams[:-1].reshape(kw["batch_size"], span)[:, : kw["seq_len"]]
+        y_ids = streams[1:].reshape(kw["batch_size"], span)[:, : kw["seq_len"]]
+        J, g, _ = ru.rnn_loss_and_grads(
+            ru.one_hot(x_ids, vocab.size), ru.one_hot(y_ids, vocab.size), np.zeros((6, 3)), init
+        )
+        n = x_ids.size
+        if all(np.allclose(g["d" + k] / n, grad[k], rtol=1e-9, atol=1e-13) for k in grad):
+            matches.append((offset, J / n))
+    assert len(matches) == 1, "the trainer's gradient matches no batch of the text"
+    assert h1["train_loss"][0] == pytest.approx(matches[0][1], rel=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# Learning
+# ---------------------------------------------------------------------------
+
+
+def test_loss_goes_down_on_a_tiny_corpus_in_a_few_steps():
+    model, history = ru.train_char_model(TINY, n_a=32, seq_len=16, batch_size=8, lr=1e-2, steps=60, seed=0)
+    losses = history["train_loss"]
+    assert len(losses) == 60 and history["steps"] == 60
+    assert losses[0] == pytest.approx(math.log(model.vocab.size), abs=0.1)  # a fresh model is near uniform
+    assert np.mean(losses[-10:]) < 0.6 * losses[0]
+    assert model.loss(TINY[:200]) < 0.6 * math.log(model.vocab.size)
+
+
+def test_history_records_validation_and_throughput():
+    model, history = ru.train_char_model(
+        TINY[:600], val_text=TINY[600:800], n_a=16, seq_len=10, batch_size=4, steps=25, eval_every=10, seed=1
+    )
+    assert history["val_step"] == [10, 20, 25]
+    assert len(history["val_loss"]) == 3 and history["val_loss"][-1] == pytest.approx(model.loss(TINY[600:800]))
+    assert history["chars"] == 25 * 10 * 4 and history["chars_per_second"] > 0
+    assert history["interrupted"] is False
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adagrad", "sgd"])
+def test_every_optimizer_learns(optimizer):
+    lr = {"adam": 1e-2, "adagrad": 5e-2, "sgd": 1.0}[optimizer]
+    _, history = ru.train_char_model(TINY, n_a=24, seq_len=16, batch_size=8, lr=lr, steps=80, optimizer=optimizer)
+    assert np.mean(history["train_loss"][-10:]) < np.mean(history["train_loss"][:5]) - 0.4
+
+
+def test_training_is_reproducible_with_a_seed():
+    kw = dict(n_a=16, seq_len=10, batch_size=4, steps=15)
+    a, ha = ru.train_char_model(TINY, seed=3, **kw)
+    b, hb = ru.train_char_model(TINY, seed=3, **kw)
+    c, _ = ru.train_char_model(TINY, seed=4, **kw)
+    assert ha["train_loss"] == hb["train_loss"]
+    assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
+    assert not np.array_equal(a.params["Waa"], c.params["Waa"])
+
+
+def test_training_stops_after_seconds():
+    _, history = ru.train_char_model(TINY, n_a=8, seq_len=5, batch_size=2, seconds=0.3)
+    assert 0.3 <= history["seconds"] < 5 and history["steps"] > 0
+
+
+def test_interrupting_keeps_the_model_trained_so_far(capsys):
+    def stop_at_three(step, loss):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    model, history = ru.train_char_model(TINY, n_a=8, seq_len=5, batch_size=2, steps=100, callback=stop_at_three)
+    assert history["interrupted"] is True and history["steps"] == 3 and len(history["train_loss"]) == 3
+    assert "interrupted at step 3" in capsys.readouterr().out
+    assert np.isfinite(model.loss(TINY[:50]))
+
+
+def test_divergence_raises_and_keeps_the_last_good_model():
+    with pytest.raises(ru.TrainingDiverged, match=r"the loss became non-finite at step (\d+)") as info:
+        ru.train_char_model(TINY, n_a=8, seq_len=5, batch_size=2, steps=50, optimizer="sgd", lr=1e38, clip_norm=None)
+    assert isinstance(info.value, ValueError)
+    model = info.value.model
+    assert all(np.all(np.isfinite(v)) for v in model.params.values())
+    assert all(np.isfinite(info.value.history["train_loss"]))
+
+
+# ---------------------------------------------------------------------------
+# Scoring, sampling, saving
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model():
+    return ru.train_char_model(TINY, n_a=24, seq_len=16, batch_size=8, lr=1e-2, steps=40, seed=2)[0]
+
+
+def test_loss_matches_the_reference_over_one_continuous_stream(model):
+    text = "the cat sat."
+    ids = model.vocab.encode(text)
+    x = ru.one_hot(ids[:-1][np.newaxis, :], model.vocab.size)
+    y = ru.one_hot(ids[1:][np.newaxis, :], model.vocab.size)
+    params64 = {k: v.astype(np.float64) for k, v in model.params.items()}
+    J, _, _ = ru.rnn_loss_and_grads(x, y, np.zeros((model.n_a, 1)), params64)
+    assert model.loss(text) == pytest.approx(J / (len(text) - 1), rel=1e-5)
+    assert model.hidden_states(text).shape == (model.n_a, len(text))
+
+
+def test_loss_names_unknown_characters(model):
+    with pytest.raises(ValueError, match=r"not in the vocabulary: \['Q', 'Z'\]"):
+        model.loss("the QZ cat")
+    with pytest.raises(ValueError, match="at least 2 characters"):
+        model.loss("t")
+
+
+def test_sampling_is_reproducible_and_respects_temperature_and_prefix(model):
+    a = model.sample(80, temperature=1.0, seed=5)
+    assert a == model.sample(80, temperature=1.0, seed=5)
+    assert a != model.sample(80, temperature=1.0, seed=6)
+    assert len(a) == 80 and set(a) <= set(model.vocab.chars)
+    greedy = model.sample(30, temperature=0, seed=1)
+    assert greedy == model.sample(30, temperature=0, seed=2)
+    with_prefix = model.sample(10, seed=0, prefix="the ")
+    assert with_prefix.startswith("the ") and len(with_prefix) == 14
+    assert model.sample(0) == ""
+    with pytest.raises(ValueError, match="temperature must be a finite number >= 0; got -1"):
+        model.sample(5, temperature=-1)
+    with pytest.raises(ValueError, match=r"not in the vocabulary: \['Q'\]"):
+        model.sample(5, prefix="Q")
+
+
+def test_save_and_load_round_trip_exactly(model, tmp_path):
+    path = tmp_path / "model.npz"
+    model.save(path)
+    loaded = ru.load_char_model(path)
+    assert loaded.vocab.chars == model.vocab.chars
+    for k in model.params:
+        assert loaded.params[k].dtype == model.params[k].dtype
+        assert np.array_equal(loaded.params[k], model.params[k])
+    assert loaded.sample(50, seed=3) == model.sample(50, seed=3)
+    assert loaded.loss(TINY[:100]) == model.loss(TINY[:100])
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
+
+
+def test_an_interrupted_save_leaves_the_old_file_whole(model, tmp_path, monkeypatch):
+    path = tmp_path / "model.npz"
+    model.save(path)
+    before = path.read_bytes()
+
+    def broken_savez(f, **arrays):
+        f.write(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", broken_savez)
+    with pytest.raises(KeyboardInterrupt):
+        model.save(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
+
+
+def test_load_refuses_files_that_are_not_models(tmp_path):
+    path = tmp_path / "other.npz"
+    np.savez(path, Waa=np.zeros((2, 2)))
+    with pytest.raises(ValueError, match=r"is not a saved CharModel: missing \['Wax'"):
+        ru.load_char_model(path)
+
+
+# ---------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, kwargs, message",
+    [
+        ("", {}, "text must be a non-empty str"),
+        ("abc", {}, r"text must be longer than one sequence \(seq_len \+ 1 = 51 characters\); got 3"),
+        (TINY, {"n_a": 0}, "n_a must be a positive integer; got 0"),
+        (TINY, {"seq_len": -5}, "seq_len must be a positive integer; got -5"),
+        (TINY, {"batch_size": 0}, "batch_size must be a positive integer; got 0"),
+        (TINY, {"steps": None}, "give steps or seconds"),
+        (TINY, {"steps": 0}, "steps must be a positive integer; got 0"),
+        (TINY, {"lr": 0.0}, "lr must be a positive number; got 0.0"),
+        (TINY, {"optimizer": "rmsprop"}, r"optimizer must be one of \['adagrad', 'adam', 'sgd'\]"),
+        (TINY, {"batch_size": 500}, "fewer than seq_len = 50; use a smaller batch_size or seq_len"),
+        (TINY, {"val_text": "the DOG"}, r"val_text has characters that text does not: \['D', 'G', 'O'\]"),
+        (TINY, {"dtype": np.int32}, "dtype must be np.float32 or np.float64"),
+    ],
+)
+def test_train_char_model_rejects_bad_input(text, kwargs, message):
+    args = {"steps": 1} | kwargs
+    with pytest.raises(ValueError, match=message):
+        ru.train_char_model(text, **args)
+
+
+def test_fast_loss_and_grads_rejects_bad_ids():
+    params = ru.init_params(4, 3, 4, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"x_ids must hold ids in \[0, 4\); got \[4\]"):
+        ru.fast_loss_and_grads(params, np.array([[0, 4]]), np.array([[0, 1]]), np.zeros((3, 1)))
+    with pytest.raises(ValueError, match=r"y_ids must have shape \(m, T_x\) = \(1, 2\); got \(1, 3\)"):
+        ru.fast_loss_and_grads(params, np.array([[0, 1]]), np.array([[0, 1, 2]]), np.zeros((3, 1)))
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+
+
+def test_command_line_trains_saves_and_samples(tmp_path, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TINY, encoding="utf-8")
+    saved = tmp_path / "m.npz"
+    args = ["train", str(corpus), "--steps", "5", "--n-a", "16", "--seq-len", "10", "--batch-size", "4", "--save", str(saved)]
+    assert ru.main(args) == 0
+    out = capsys.readouterr().out
+    assert "5 steps" in out and "held-out loss" in out and saved.exists()
+    assert ru.main(["sample", str(saved), "--n", "40", "--seed", "1"]) == 0
+    first = capsys.readouterr().out
+    assert ru.main(["sample", str(saved), "--n", "40", "--seed", "1"]) == 0
+    assert capsys.readouterr().out == first and len(first) == 41
+    assert ru.main(["sample", str(tmp_path / "missing.npz")]) == 2
+    assert "error:" in capsys.readouterr().err
