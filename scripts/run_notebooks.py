@@ -14,7 +14,9 @@ clones the repository on Colab).
 Each notebook then runs top to bottom in a fresh kernel of the current Python
 environment, started in the notebook's folder as nbval starts it. What varies
 from run to run and is not part of the lesson is removed: per-cell timing
-metadata, widget state, and the Python patch version in the notebook metadata.
+metadata, widget state, the Python patch version in the notebook metadata, and
+the frames of expected tracebacks (they hold local paths; the final
+"ValueError: ..." line is kept).
 Running this twice without changing anything leaves no git diff.
 """
 
@@ -136,6 +138,11 @@ def normalise(nb):
         if cell.cell_type == "code":
             for out in cell.get("outputs", []):
                 out.get("metadata", {}).pop("execution", None)
+                if out.output_type == "error":
+                    # Keep the last line ("ValueError: ..."), the part a learner
+                    # reads; the frames above it hold this machine's paths and
+                    # rnn_utils line numbers, which change with every edit.
+                    out.traceback = out.traceback[-1:]
 
 
 def execute(nb, path, timeout):
