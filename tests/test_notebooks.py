@@ -122,3 +122,42 @@ def test_solutions_are_collapsed(notebook):
 
 def test_runner_check_mode_passes():
     assert runner.main(["--check"]) == 0
+
+
+def run_setup_cell(cwd, monkeypatch, on_colab):
+    """Execute the set-up cell's code as a kernel would, in ``cwd``."""
+    import subprocess
+    import sys
+    import types
+
+    calls = []
+    monkeypatch.chdir(cwd)
+    # A fresh kernel does not have the repository root on its path.
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p and Path(p).resolve() != ROOT])
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+    if on_colab:
+        monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    else:
+        monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    exec(runner.expected_setup(), {})
+    return calls, sys.path
+
+
+def test_setup_cell_finds_rnn_utils_locally_and_clones_nothing(monkeypatch, capsys):
+    calls, path = run_setup_cell(ROOT / "notebooks", monkeypatch, on_colab=False)
+    assert calls == []
+    assert path[0] == str(ROOT)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_setup_cell_clones_the_configured_repository_on_colab(monkeypatch, tmp_path):
+    if Path("/content/rnn-course").exists():
+        pytest.skip("a real Colab checkout is present")
+    calls, _ = run_setup_cell(tmp_path, monkeypatch, on_colab=True)
+    assert len(calls) == 1
+    cmd = calls[0]
+    assert cmd[:2] == ["git", "clone"]
+    assert f"https://github.com/{runner.REPOSITORY}.git" in cmd
+    assert f"--branch={runner.BRANCH}" in cmd
+    assert cmd[-1] == "/content/rnn-course"
+    assert not any(c.startswith("pip") for c in cmd)  # installs nothing over Colab's packages
