@@ -14,7 +14,7 @@ clones the repository on Colab).
 Each notebook then runs top to bottom in a fresh kernel of the current Python
 environment, started in the notebook's folder as nbval starts it. What varies
 from run to run and is not part of the lesson is removed: per-cell timing
-metadata, widget state, the Python patch version in the notebook metadata, and
+metadata, widget state and widget ids, the Python patch version in the notebook metadata, and
 the frames of expected tracebacks (they hold local paths; the final
 "ValueError: ..." line is kept).
 Running this twice without changing anything leaves no git diff.
@@ -37,6 +37,7 @@ BRANCH = "main"
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 BADGES_TAG = "course-badges"
 SETUP_TAG = "course-setup"
 
@@ -132,12 +133,17 @@ def normalise(nb):
     """Drop what varies between runs but says nothing about the lesson."""
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nb.metadata["language_info"] = dict(LANGUAGE_INFO)
-    nb.metadata.pop("widgets", None)
-    for cell in nb.cells:
+    nb.metadata.pop("widgets", None)  # live widget state: meaningless once stored
+    for index, cell in enumerate(nb.cells):
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
-            for out in cell.get("outputs", []):
+            for number, out in enumerate(cell.get("outputs", [])):
                 out.get("metadata", {}).pop("execution", None)
+                view = out.get("data", {}).get(WIDGET_VIEW)
+                if view is not None:
+                    # A widget's model id is random on every run; its text
+                    # fallback is what a stored notebook shows anyway.
+                    view["model_id"] = f"stored-widget-{index}-{number}"
                 if out.output_type == "error":
                     # Keep the last line ("ValueError: ..."), the part a learner
                     # reads; the frames above it hold this machine's paths and
