@@ -735,16 +735,19 @@ def grad_check(loss_fn, inputs, grads, eps=1e-5):
             raise ValueError(f"grads has no entry {name!r} or {'d' + name!r}")
         analytic = _as_float_array(f"grads[{key!r}]", grads[key])
         _check_shape(f"grads[{key!r}]", analytic, arr.shape, tuple(str(s) for s in arr.shape))
-        numeric = np.zeros_like(arr)
-        flat, num_flat = arr.reshape(-1), numeric.reshape(-1)
-        for i in range(flat.size):
-            old = flat[i]
-            flat[i] = old + eps
-            j_plus = loss_fn()
-            flat[i] = old - eps
-            j_minus = loss_fn()
-            flat[i] = old
-            num_flat[i] = (j_plus - j_minus) / (2 * eps)
+        numeric = np.zeros(arr.shape)
+        # Index the array itself (not a reshaped copy), so views work too, and
+        # restore every entry even if loss_fn raises.
+        for idx in np.ndindex(arr.shape):
+            old = arr[idx]
+            try:
+                arr[idx] = old + eps
+                j_plus = loss_fn()
+                arr[idx] = old - eps
+                j_minus = loss_fn()
+            finally:
+                arr[idx] = old
+            numeric[idx] = (j_plus - j_minus) / (2 * eps)
         denom = np.linalg.norm(analytic) + np.linalg.norm(numeric)
         errors[name] = 0.0 if denom == 0 else float(np.linalg.norm(analytic - numeric) / denom)
     return errors

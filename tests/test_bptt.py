@@ -252,6 +252,21 @@ def test_grad_check_catches_a_wrong_gradient_and_refuses_float32():
     assert ru.grad_check(cost, {"w": w}, {"dw": w})["w"] == pytest.approx(1 / 3)
     assert ru.grad_check(lambda: 0.0, {"w": w}, {"dw": np.zeros(3)})["w"] == 0.0
     assert w.tolist() == [1.0, -2.0, 3.0]  # restored after nudging
+    # A non-contiguous view (a transpose, a slice) is nudged in place too.
+    W = np.arange(6.0).reshape(2, 3)
+
+    def cost_w():
+        return float(np.sum(W**3))
+
+    assert ru.grad_check(cost_w, {"WT": W.T}, {"dWT": (3 * W**2).T})["WT"] < 1e-9
+    assert ru.grad_check(cost_w, {"col": W[:, 1]}, {"dcol": 3 * W[:, 1] ** 2})["col"] < 1e-9
+
+    def broken():
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        ru.grad_check(broken, {"w": w}, {"dw": w})
+    assert w.tolist() == [1.0, -2.0, 3.0]  # restored even when loss_fn fails
     with pytest.raises(ValueError, match=r"inputs\['v'\] must be a float64 numpy array .*; got float32"):
         ru.grad_check(cost, {"v": w.astype(np.float32)}, {"dv": w})
     with pytest.raises(ValueError, match=r"grads has no entry 'w' or 'dw'"):
