@@ -1129,8 +1129,14 @@ class TrainingDiverged(ValueError):
 
 
 class _Progress:
-    """Progress reports: ``"bar"`` redraws one line on stderr (terminal),
-    ``"lines"`` prints a short line now and then (notebooks, logs)."""
+    """Progress reports while training.
+
+    ``"bar"`` redraws one line on stderr, with speed and time (terminals).
+    ``"lines"`` prints a short line to stdout at each tenth of ``steps``, with
+    the step and the losses only, so that the same run prints the same lines
+    (notebooks, logs); given only ``seconds``, it prints a line at each tenth
+    of that time instead, with the speed.
+    """
 
     def __init__(self, mode, steps, seconds):
         import sys
@@ -1138,25 +1144,36 @@ class _Progress:
 
         self.mode, self.steps, self.seconds = mode, steps, seconds
         self.clock, self.stream = time.perf_counter, (sys.stderr if mode == "bar" else sys.stdout)
-        self.last = -1e9
+        self.last, self.last_step = -1e9, 0
         self.every = 0.25 if mode == "bar" else max(2.0, (seconds or 0) / 10)
+        self.marks = None
+        if mode == "lines" and steps:
+            self.marks = {-(-k * steps // 10) for k in range(1, 11)}  # ceil(k steps / 10)
 
     def update(self, step, elapsed, chars, loss, val_loss, force=False):
-        if not self.mode:
+        if not self.mode or (force and step == self.last_step):
             return
-        now = self.clock()
-        if not force and now - self.last < self.every:
-            return
-        self.last = now
+        if self.marks is not None:
+            if not force and step not in self.marks:
+                return
+        else:
+            now = self.clock()
+            if not force and now - self.last < self.every:
+                return
+            self.last = now
+        self.last_step = step
         if self.steps:
             done = step / self.steps
         elif self.seconds:
             done = min(elapsed / self.seconds, 1.0)
         else:
             done = 0.0
-        rate = chars / elapsed if elapsed > 0 else 0.0
-        val = f"  val {val_loss:.3f}" if val_loss is not None else ""
-        text = f"step {step:>6}  loss {loss:.3f}{val}  {rate / 1e3:6.0f}k chars/s  {elapsed:5.0f} s"
+        text = f"step {step:>6}  loss {loss:.3f}"
+        if val_loss is not None:
+            text += f"  val {val_loss:.3f}"
+        if self.marks is None:
+            rate = chars / elapsed if elapsed > 0 else 0.0
+            text += f"  {rate / 1e3:6.0f}k chars/s  {elapsed:5.0f} s"
         if self.mode == "bar":
             filled = int(24 * done)
             self.stream.write(f"\r[{'#' * filled}{'.' * (24 - filled)}] {100 * done:3.0f}%  {text}")
@@ -1220,8 +1237,9 @@ def train_char_model(
         dtype: ``np.float32`` (fast) or ``np.float64``.
         threads: BLAS threads; default 1 below ``n_a = 256`` (steadier on
             small products), otherwise the library's default.
-        progress: False, True (a line now and then) or ``"bar"`` (one
-            redrawn line on stderr, for terminals).
+        progress: False; True for a line at each tenth of the run (step
+            and losses, the same lines for the same run); or ``"bar"`` for
+            one redrawn line on stderr with speed and time (terminals).
         callback: optional ``callback(step, loss)`` called after each update.
 
     Returns:
@@ -1371,7 +1389,7 @@ def train_char_model(
                     flat -= lr * gflat
                 chars += seq_len * batch_size
                 history["train_loss"].append(loss)
-                if val_text is not None and step % eval_every == 0:
+                if val_text is not None and (step % eval_every == 0 or step == steps):
                     evaluate(step)
                 if callback is not None:
                     callback(step, loss)
@@ -1421,6 +1439,8 @@ def main(argv=None):
     train.add_argument("--lr", type=float, default=3e-3, help="learning rate (default 0.003)")
     train.add_argument("--optimizer", choices=["adam", "adagrad", "sgd"], default="adam")
     train.add_argument("--val-fraction", type=float, default=0.1, help="share of the text, at its end, held out (default 0.1)")
+    train.add_argument("--shuffle-lines", action="store_true",
+                       help="shuffle the file's lines (seeded) before holding out the end: for lists such as names")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--save", type=Path, default=Path("model.npz"), help="where to write the model (default model.npz)")
     sample = sub.add_parser("sample", help="generate text from a saved model")
@@ -1437,6 +1457,12 @@ def main(argv=None):
             print(model.sample(args.n, temperature=args.temperature, seed=args.seed, prefix=args.prefix))
             return 0
         text = args.file.read_text(encoding="utf-8")
+        if args.shuffle_lines:  # a sorted list would otherwise hold out only its last letters
+            lines = text.splitlines(keepends=True)
+            if lines and not lines[-1].endswith("\n"):
+                lines[-1] += "\n"
+            order = np.random.default_rng(args.seed).permutation(len(lines))
+            text = "".join(lines[i] for i in order)
         if not 0 <= args.val_fraction < 1:
             raise ValueError(f"--val-fraction must be in [0, 1); got {args.val_fraction}")
         split = len(text) - int(len(text) * args.val_fraction)

@@ -261,5 +261,10 @@ def test_command_line_trains_saves_and_samples(tmp_path, capsys):
     first = capsys.readouterr().out
     assert ru.main(["sample", str(saved), "--n", "40", "--seed", "1"]) == 0
     assert capsys.readouterr().out == first and len(first) == 41
+    names = tmp_path / "names.txt"
+    names.write_text("".join(f"{a}{b}{c}\n" for a in "abcdefgh" for b in "aeiou" for c in "xyz"), encoding="utf-8")
+    assert ru.main(["train", str(names), "--steps", "3", "--n-a", "8", "--seq-len", "5", "--batch-size", "2",
+                    "--shuffle-lines", "--save", str(saved)]) == 0
+    assert "held-out loss" in capsys.readouterr().out
     assert ru.main(["sample", str(tmp_path / "missing.npz")]) == 2
     assert "error:" in capsys.readouterr().err
