@@ -67,18 +67,13 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 def _as_float_array(name, value):
     """Return ``value`` as a floating-point array, refusing non-finite entries."""
     arr = np.asarray(value)
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.number) or arr.dtype == bool
-    ):
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise ValueError(f"{name} must be a numeric array; got dtype {arr.dtype}")
     if not np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float64)
     if not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise ValueError(
-            f"{name} must contain only finite numbers; got {bad} NaN or infinite "
-            f"value(s)"
-        )
+        raise ValueError(f"{name} must contain only finite numbers; got {bad} NaN or infinite value(s)")
     return arr
 
 
@@ -88,14 +83,14 @@ def _check_shape(name, arr, expected, labels):
     ``labels`` names each axis (for example ``("n_x", "m", "T_x")``) so that the
     message reads ``x must have shape (n_x, m, T_x) = (27, m, T_x); got (27, 5)``.
     """
-    ok = len(arr.shape) == len(expected) and all(
-        e is None or e == s for e, s in zip(expected, arr.shape)
-    )
+    ok = len(arr.shape) == len(expected) and all(e is None or e == s for e, s in zip(expected, arr.shape))
     if not ok:
         symbolic = "(" + ", ".join(labels) + ")"
-        concrete = "(" + ", ".join(
-            lab if e is None else str(e) for e, lab in zip(expected, labels)
-        ) + (",)" if len(labels) == 1 else ")")
+        concrete = (
+            "("
+            + ", ".join(lab if e is None else str(e) for e, lab in zip(expected, labels))
+            + (",)" if len(labels) == 1 else ")")
+        )
         if concrete == symbolic:
             wanted = symbolic
         else:
@@ -105,9 +100,7 @@ def _check_shape(name, arr, expected, labels):
 
 def _check_choice(name, value, choices):
     if value not in choices:
-        raise ValueError(
-            f"{name} must be one of {sorted(choices)}; got {value!r}"
-        )
+        raise ValueError(f"{name} must be one of {sorted(choices)}; got {value!r}")
 
 
 def _check_positive_int(name, value):
@@ -175,14 +168,11 @@ class CharVocab:
         ids = np.asarray(ids)
         if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
             raise ValueError(
-                f"ids must be a 1-D sequence of integers; got shape {ids.shape} "
-                f"and dtype {ids.dtype}"
+                f"ids must be a 1-D sequence of integers; got shape {ids.shape} and dtype {ids.dtype}"
             )
         bad = ids[(ids < 0) | (ids >= self.size)]
         if bad.size:
-            raise ValueError(
-                f"ids must lie in [0, {self.size - 1}]; got {sorted(set(bad.tolist()))}"
-            )
+            raise ValueError(f"ids must lie in [0, {self.size - 1}]; got {sorted(set(bad.tolist()))}")
         return "".join(self.chars[i] for i in ids.tolist())
 
 
@@ -204,9 +194,7 @@ def one_hot(ids, n):
     ids = ids.astype(np.int64)
     bad = ids[(ids < 0) | (ids >= n)]
     if bad.size:
-        raise ValueError(
-            f"ids must lie in [0, n) = [0, {n}); got {sorted(set(bad.tolist()))}"
-        )
+        raise ValueError(f"ids must lie in [0, n) = [0, {n}); got {sorted(set(bad.tolist()))}")
     out = np.zeros((n,) + ids.shape)
     np.put_along_axis(out, ids[np.newaxis], 1.0, axis=0)
     return out
@@ -233,16 +221,11 @@ def pad_batch(sequences, n_x):
     if isinstance(sequences, np.ndarray) and sequences.ndim == 2:
         sequences = list(sequences)
     if not isinstance(sequences, (list, tuple)) or not sequences:
-        raise ValueError(
-            "sequences must be a non-empty list of id sequences; "
-            f"got {sequences!r:.60}"
-        )
+        raise ValueError(f"sequences must be a non-empty list of id sequences; got {sequences!r:.60}")
     lengths = [len(s) for s in sequences]
     if min(lengths) < 1:
         empty = [i for i, n in enumerate(lengths) if n == 0]
-        raise ValueError(
-            f"sequences must each hold at least one id; sequence(s) {empty} are empty"
-        )
+        raise ValueError(f"sequences must each hold at least one id; sequence(s) {empty} are empty")
     m, T_x = len(sequences), max(lengths)
     ids = np.zeros((m, T_x), dtype=np.int64)
     mask = np.zeros((m, T_x))
@@ -326,8 +309,7 @@ def init_params(n_x, n_a, n_y, rng, scale=0.01, dtype=np.float64):
         _check_positive_int(name, value)
     if not isinstance(rng, np.random.Generator):
         raise ValueError(
-            "rng must be a numpy.random.Generator such as "
-            f"np.random.default_rng(0); got {type(rng).__name__}"
+            f"rng must be a numpy.random.Generator such as np.random.default_rng(0); got {type(rng).__name__}"
         )
     if not (np.isfinite(scale) and scale >= 0):
         raise ValueError(f"scale must be a finite number >= 0; got {scale!r}")
@@ -353,9 +335,7 @@ def _check_params(params, n_x=None):
         raise ValueError(f"params must be a dict; got {type(params).__name__}")
     missing = [k for k in _PARAM_LABELS if k not in params]
     if missing:
-        raise ValueError(
-            f"params must have keys {list(_PARAM_LABELS)}; missing {missing}"
-        )
+        raise ValueError(f"params must have keys {list(_PARAM_LABELS)}; missing {missing}")
     p = {k: _as_float_array(f"params['{k}']", params[k]) for k in _PARAM_LABELS}
     for k in ("Waa", "Wax", "Wya"):
         if p[k].ndim != 2:
@@ -364,9 +344,7 @@ def _check_params(params, n_x=None):
     n_x = p["Wax"].shape[1] if n_x is None else n_x
     sizes = {"n_a": n_a, "n_x": n_x, "n_y": n_y, "1": 1}
     for k, labels in _PARAM_LABELS.items():
-        _check_shape(
-            f"params['{k}']", p[k], tuple(sizes[lab] for lab in labels), labels
-        )
+        _check_shape(f"params['{k}']", p[k], tuple(sizes[lab] for lab in labels), labels)
     return n_x, n_a, n_y, p
 
 
@@ -460,10 +438,7 @@ def _check_loss_inputs(y_hat, y, mask):
     of shape ``y_hat.shape[1:]``. Returns the three as float arrays."""
     y_hat = _as_float_array("y_hat", y_hat)
     if y_hat.ndim not in (2, 3):
-        raise ValueError(
-            "y_hat must have shape (n_y, m, T_y), or (n_y, m) for one step; "
-            f"got {y_hat.shape}"
-        )
+        raise ValueError(f"y_hat must have shape (n_y, m, T_y), or (n_y, m) for one step; got {y_hat.shape}")
     labels = ("n_y", "m", "T_y")[: y_hat.ndim]
     if np.any((y_hat < 0) | (y_hat > 1)):
         raise ValueError(
@@ -473,10 +448,7 @@ def _check_loss_inputs(y_hat, y, mask):
     y = _as_float_array("y", y)
     _check_shape("y", y, y_hat.shape, labels)
     if np.any((y < 0) | (y > 1)):
-        raise ValueError(
-            f"y must hold targets in [0, 1]; got values from {y.min():.4g} to "
-            f"{y.max():.4g}"
-        )
+        raise ValueError(f"y must hold targets in [0, 1]; got values from {y.min():.4g} to {y.max():.4g}")
     if mask is None:
         mask = np.ones(y_hat.shape[1:])
     else:
@@ -677,9 +649,7 @@ def rnn_loss_and_grads(x, y, a0, params, g1="tanh", g2="softmax", mask=None):
         dlogits = (y_hat * y.sum(axis=0) - y) * mask
     else:
         # -log(sigmoid(z)) = log(1 + e^-z) and -log(1 - sigmoid(z)) = log(1 + e^z)
-        per_step = np.sum(
-            y * np.logaddexp(0, -logits) + (1 - y) * np.logaddexp(0, logits), axis=0
-        )
+        per_step = np.sum(y * np.logaddexp(0, -logits) + (1 - y) * np.logaddexp(0, logits), axis=0)
         dlogits = (y_hat - y) * mask
     J = float(np.sum(per_step * mask))
     grads = rnn_backward(np.einsum("ya,ymt->amt", p["Wya"], dlogits), caches)
@@ -928,7 +898,9 @@ def _fast_step(P, G, X, Y, h0, ws):
 def _check_ids(name, ids, n_x):
     ids = np.asarray(ids)
     if ids.ndim != 2 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
-        raise ValueError(f"{name} must be a 2-D integer array (m, T_x); got shape {ids.shape}, dtype {ids.dtype}")
+        raise ValueError(
+            f"{name} must be a 2-D integer array (m, T_x); got shape {ids.shape}, dtype {ids.dtype}"
+        )
     bad = ids[(ids < 0) | (ids >= n_x)]
     if bad.size:
         raise ValueError(f"{name} must hold ids in [0, {n_x}); got {sorted(set(bad.tolist()))[:10]}")
@@ -957,7 +929,9 @@ def fast_loss_and_grads(params, x_ids, y_ids, a0):
     """
     n_x, n_a, n_y, p = _check_params(params)
     if n_y != n_x:
-        raise ValueError(f"params['Wya'] must have shape (n_x, n_a) = ({n_x}, {n_a}) for a language model; got {p['Wya'].shape}")
+        raise ValueError(
+            f"params['Wya'] must have shape (n_x, n_a) = ({n_x}, {n_a}) for a language model; got {p['Wya'].shape}"
+        )
     x_ids = _check_ids("x_ids", x_ids, n_x)
     y_ids = _check_ids("y_ids", y_ids, n_x)
     _check_shape("y_ids", y_ids, x_ids.shape, ("m", "T_x"))
@@ -987,8 +961,7 @@ class CharModel:
         n_x, n_a, n_y, p = _check_params(params)
         if n_x != vocab.size or n_y != vocab.size:
             raise ValueError(
-                f"params must match the vocabulary of {vocab.size} characters; "
-                f"got n_x = {n_x}, n_y = {n_y}"
+                f"params must match the vocabulary of {vocab.size} characters; got n_x = {n_x}, n_y = {n_y}"
             )
         self.vocab = vocab
         self.params = p
@@ -1051,7 +1024,11 @@ class CharModel:
         """
         if isinstance(n_chars, bool) or not isinstance(n_chars, (int, np.integer)) or n_chars < 0:
             raise ValueError(f"n_chars must be a non-negative integer; got {n_chars!r}")
-        if not (isinstance(temperature, (int, float, np.floating)) and np.isfinite(temperature) and temperature >= 0):
+        if not (
+            isinstance(temperature, (int, float, np.floating))
+            and np.isfinite(temperature)
+            and temperature >= 0
+        ):
             raise ValueError(f"temperature must be a finite number >= 0; got {temperature!r}")
         if not isinstance(prefix, str):
             raise ValueError(f"prefix must be a str; got {type(prefix).__name__}")
@@ -1112,7 +1089,9 @@ def load_char_model(path):
         if missing:
             raise ValueError(f"{path} is not a saved CharModel: missing {missing}")
         if int(f["format"][0]) != _MODEL_FORMAT:
-            raise ValueError(f"{path} has model format {int(f['format'][0])}; this code reads format {_MODEL_FORMAT}")
+            raise ValueError(
+                f"{path} has model format {int(f['format'][0])}; this code reads format {_MODEL_FORMAT}"
+            )
         params = {k: f[k] for k in _PARAM_LABELS}
         vocab = CharVocab("".join(chr(c) for c in f["chars"].tolist()))
     return CharModel(vocab, params)
@@ -1275,8 +1254,7 @@ def train_char_model(
         raise ValueError(f"dtype must be np.float32 or np.float64; got {dtype!r}")
     if len(text) < seq_len + 1:
         raise ValueError(
-            f"text must be longer than one sequence (seq_len + 1 = {seq_len + 1} characters); "
-            f"got {len(text)}"
+            f"text must be longer than one sequence (seq_len + 1 = {seq_len + 1} characters); got {len(text)}"
         )
     vocab = CharVocab(text)
     if val_text is not None:
@@ -1393,8 +1371,13 @@ def train_char_model(
                     evaluate(step)
                 if callback is not None:
                     callback(step, loss)
-                reporter.update(step, time.perf_counter() - start - eval_seconds, chars, loss,
-                                history["val_loss"][-1] if history["val_loss"] else None)
+                reporter.update(
+                    step,
+                    time.perf_counter() - start - eval_seconds,
+                    chars,
+                    loss,
+                    history["val_loss"][-1] if history["val_loss"] else None,
+                )
     except KeyboardInterrupt:
         history["interrupted"] = True
         print(f"\nTraining interrupted at step {step}: keeping the model trained so far.")
@@ -1409,8 +1392,14 @@ def train_char_model(
         chars_per_second=chars / train_seconds if train_seconds > 0 else 0.0,
     )
     if step:
-        reporter.update(step, train_seconds, chars, history["train_loss"][-1],
-                        history["val_loss"][-1] if history["val_loss"] else None, force=True)
+        reporter.update(
+            step,
+            train_seconds,
+            chars,
+            history["train_loss"][-1],
+            history["val_loss"][-1] if history["val_loss"] else None,
+            force=True,
+        )
     return snapshot(flat), history
 
 
@@ -1431,22 +1420,41 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a model on a UTF-8 text file")
     train.add_argument("file", type=Path, help="the training text")
-    train.add_argument("--seconds", type=float, default=None, help="wall time to train for (default 60 unless --steps)")
+    train.add_argument(
+        "--seconds", type=float, default=None, help="wall time to train for (default 60 unless --steps)"
+    )
     train.add_argument("--steps", type=int, default=None, help="number of updates to train for")
     train.add_argument("--n-a", type=int, default=100, help="hidden units (default 100)")
-    train.add_argument("--seq-len", type=int, default=50, help="characters per truncated-BPTT chunk (default 50)")
+    train.add_argument(
+        "--seq-len", type=int, default=50, help="characters per truncated-BPTT chunk (default 50)"
+    )
     train.add_argument("--batch-size", type=int, default=64, help="streams read side by side (default 64)")
     train.add_argument("--lr", type=float, default=3e-3, help="learning rate (default 0.003)")
     train.add_argument("--optimizer", choices=["adam", "adagrad", "sgd"], default="adam")
-    train.add_argument("--val-fraction", type=float, default=0.1, help="share of the text, at its end, held out (default 0.1)")
-    train.add_argument("--shuffle-lines", action="store_true",
-                       help="shuffle the file's lines (seeded) before holding out the end: for lists such as names")
+    train.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="share of the text, at its end, held out (default 0.1)",
+    )
+    train.add_argument(
+        "--shuffle-lines",
+        action="store_true",
+        help="shuffle the file's lines (seeded) before holding out the end: for lists such as names",
+    )
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--save", type=Path, default=Path("model.npz"), help="where to write the model (default model.npz)")
+    train.add_argument(
+        "--save", type=Path, default=Path("model.npz"), help="where to write the model (default model.npz)"
+    )
     sample = sub.add_parser("sample", help="generate text from a saved model")
     sample.add_argument("model", type=Path, help="a .npz file written by train")
     sample.add_argument("--n", type=int, default=500, help="characters to generate (default 500)")
-    sample.add_argument("--temperature", type=float, default=0.8, help="0 is greedy; below 1 is safer, above 1 wilder (default 0.8)")
+    sample.add_argument(
+        "--temperature",
+        type=float,
+        default=0.8,
+        help="0 is greedy; below 1 is safer, above 1 wilder (default 0.8)",
+    )
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--prefix", default="", help="text to start from")
     args = parser.parse_args(argv)
@@ -1470,25 +1478,42 @@ def main(argv=None):
         if val_text is not None:
             unknown = sorted(set(val_text) - set(train_text))
             if unknown:  # score only what the model can know
-                print(f"note: held-out text has characters absent from training, dropped for scoring: {unknown!r}", file=sys.stderr)
+                print(
+                    f"note: held-out text has characters absent from training, dropped for scoring: {unknown!r}",
+                    file=sys.stderr,
+                )
                 val_text = "".join(c for c in val_text if c not in unknown)
             if len(val_text) < 2:
                 val_text = None
         seconds = args.seconds if args.seconds is not None or args.steps is not None else 60.0
-        print(f"training on {len(train_text):,} characters ({len(set(train_text))} distinct), "
-              f"holding out {len(val_text or ''):,}", file=sys.stderr)
+        print(
+            f"training on {len(train_text):,} characters ({len(set(train_text))} distinct), "
+            f"holding out {len(val_text or ''):,}",
+            file=sys.stderr,
+        )
         model, history = train_char_model(
-            train_text, n_a=args.n_a, seq_len=args.seq_len, batch_size=args.batch_size, lr=args.lr,
-            steps=args.steps, seconds=seconds, seed=args.seed, val_text=val_text,
-            optimizer=args.optimizer, eval_every=10**9, progress="bar",
+            train_text,
+            n_a=args.n_a,
+            seq_len=args.seq_len,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            steps=args.steps,
+            seconds=seconds,
+            seed=args.seed,
+            val_text=val_text,
+            optimizer=args.optimizer,
+            eval_every=10**9,
+            progress="bar",
         )
         model.save(args.save)
         recent = history["train_loss"][-100:]
         print(f"{history['steps']} steps, {history['chars_per_second'] / 1e3:.0f}k characters per second")
         print(f"training loss (last {len(recent)} steps) {np.mean(recent):.3f} nats/char")
         if history["val_loss"]:
-            print(f"held-out loss {history['val_loss'][-1]:.3f} nats/char "
-                  f"(perplexity {np.exp(history['val_loss'][-1]):.1f})")
+            print(
+                f"held-out loss {history['val_loss'][-1]:.3f} nats/char "
+                f"(perplexity {np.exp(history['val_loss'][-1]):.1f})"
+            )
         print(f"saved {args.save}; try: python -m rnn_utils sample {args.save} --n 500")
         return 0
     except (ValueError, OSError) as exc:

@@ -155,10 +155,17 @@ def pip_download(pkg: tuple[str, str, str, str], dest: Path) -> Path:
     name, version, filename, digest = pkg
     run(
         [
-            sys.executable, "-m", "pip", "download",
-            "--no-deps", "--no-binary", name,
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            name,
             "--disable-pip-version-check",
-            "-d", str(dest), f"{name}=={version}",
+            "-d",
+            str(dest),
+            f"{name}=={version}",
         ],
         cwd=dest,
     )
@@ -226,7 +233,7 @@ def strip_gutenberg(text: str) -> str:
     """Remove a Project Gutenberg header and footer if present."""
     header = list(GUTENBERG_HEADER_END.finditer(text))
     if header:
-        text = text[header[-1].end():]
+        text = text[header[-1].end() :]
     footer = GUTENBERG_FOOTER_START.search(text)
     if footer:
         text = text[: footer.start()]
@@ -322,8 +329,12 @@ def check() -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--check", action="store_true", help="rebuild in a temporary folder and compare sha256 with data/")
-    group.add_argument("--out", type=Path, default=DATA_DIR, help="folder to write the files to (default: data/)")
+    group.add_argument(
+        "--check", action="store_true", help="rebuild in a temporary folder and compare sha256 with data/"
+    )
+    group.add_argument(
+        "--out", type=Path, default=DATA_DIR, help="folder to write the files to (default: data/)"
+    )
     args = parser.parse_args(argv)
     try:
         if args.check:

@@ -62,7 +62,7 @@ BADGES_TEMPLATE = (
     "(https://mybinder.org/v2/gh/{repo}/{branch}?urlpath=lab/tree/notebooks/{name})"
 )
 
-SETUP_TEMPLATE = '''\
+SETUP_TEMPLATE = """\
 # Set-up: make the course's rnn_utils.py and data/ importable. Locally and on
 # Binder they sit one folder up; on Colab the repository is cloned first (no
 # packages are installed: Colab already has numpy and matplotlib).
@@ -74,15 +74,14 @@ if "google.colab" in sys.modules and not Path("/content/rnn-course").exists():
     import subprocess
 
     subprocess.run(
-        ["git", "clone", "--quiet", "--depth=1", "--branch={branch}", COURSE_REPO,
-         "/content/rnn-course"],
+        ["git", "clone", "--quiet", "--depth=1", "--branch={branch}", COURSE_REPO, "/content/rnn-course"],
         check=True,
     )
 for course_root in (Path.cwd().parent, Path.cwd(), Path("/content/rnn-course")):
     if (course_root / "rnn_utils.py").exists():
         if str(course_root) not in sys.path:
             sys.path.insert(0, str(course_root))
-        break'''
+        break"""
 
 
 def expected_badges(name):
@@ -170,7 +169,11 @@ def main(argv=None):
     parser.add_argument("notebooks", nargs="*", type=Path)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--sync-only", action="store_true", help="rewrite badges and set-up cells, run nothing")
-    mode.add_argument("--check", action="store_true", help="only report notebooks whose badges or set-up cell are out of date")
+    mode.add_argument(
+        "--check",
+        action="store_true",
+        help="only report notebooks whose badges or set-up cell are out of date",
+    )
     parser.add_argument("--timeout", type=float, default=600, help="seconds allowed per cell")
     args = parser.parse_args(argv)
 

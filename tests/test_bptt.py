@@ -77,7 +77,9 @@ def test_rnn_backward_input_gradient_passes_gradient_check(g1):
     _, _, caches = ru.rnn_forward(x, a0, params, g1=g1)
     grads = ru.rnn_backward(w, caches)
     assert grads["dx"].shape == x.shape and grads["da0"].shape == a0.shape
-    errors = ru.grad_check(cost, {"x": x, "a0": a0, "Waa": params["Waa"], "Wax": params["Wax"], "ba": params["ba"]}, grads)
+    errors = ru.grad_check(
+        cost, {"x": x, "a0": a0, "Waa": params["Waa"], "Wax": params["Wax"], "ba": params["ba"]}, grads
+    )
     assert max(errors.values()) < TOLERANCE, errors
 
 
@@ -108,7 +110,9 @@ def independent_loss_and_grads(x, y, a0, params, g1, g2, mask):
                 dlogits = p - y[:, i, t]
             else:
                 p = 1 / (1 + np.exp(-logits))
-                loss = float(np.sum(np.logaddexp(0, -logits) * y[:, i, t] + np.logaddexp(0, logits) * (1 - y[:, i, t])))
+                loss = float(
+                    np.sum(np.logaddexp(0, -logits) * y[:, i, t] + np.logaddexp(0, logits) * (1 - y[:, i, t]))
+                )
                 dlogits = p - y[:, i, t]
             J += mask[i, t] * loss
             dlogits = dlogits * mask[i, t]
@@ -219,7 +223,9 @@ def test_rnn_backward_single_step_equals_cell_backward():
 def test_backward_functions_reject_bad_inputs():
     x, _, a0, params, _ = random_problem(2, 3, 4, 3, 2, 5, g2="softmax", masked=False)
     _, _, caches = ru.rnn_forward(x, a0, params)
-    with pytest.raises(ValueError, match=r"da must have shape \(n_a, m, T_x\) = \(4, 2, 5\); got \(4, 2, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"da must have shape \(n_a, m, T_x\) = \(4, 2, 5\); got \(4, 2, 4\)"
+    ):
         ru.rnn_backward(np.zeros((4, 2, 4)), caches)
     with pytest.raises(ValueError, match="da must contain only finite numbers"):
         ru.rnn_backward(np.full((4, 2, 5), np.nan), caches)

@@ -27,7 +27,9 @@ def test_fast_kernel_matches_rnn_loss_and_grads_in_float64(m, T_x):
     y_ids = rng.integers(0, V, (m, T_x))
     a0 = rng.standard_normal((n_a, m))
     J, grads, a_last = ru.fast_loss_and_grads(params, x_ids, y_ids, a0)
-    J_ref, grads_ref, a_last_ref = ru.rnn_loss_and_grads(ru.one_hot(x_ids, V), ru.one_hot(y_ids, V), a0, params)
+    J_ref, grads_ref, a_last_ref = ru.rnn_loss_and_grads(
+        ru.one_hot(x_ids, V), ru.one_hot(y_ids, V), a0, params
+    )
     n = m * T_x
     assert J == pytest.approx(J_ref / n, rel=1e-13)
     for k in ("dWaa", "dWax", "dWya", "dba", "dby"):
@@ -39,7 +41,9 @@ def test_trainer_first_update_uses_the_reference_gradient():
     """One plain SGD step in float64: recover the trainer's initial weights and
     gradient from two learning rates, then find its first batch and check the
     gradient against rnn_loss_and_grads on it."""
-    kw = dict(n_a=6, seq_len=5, batch_size=3, steps=1, optimizer="sgd", clip_norm=None, dtype=np.float64, seed=4)
+    kw = dict(
+        n_a=6, seq_len=5, batch_size=3, steps=1, optimizer="sgd", clip_norm=None, dtype=np.float64, seed=4
+    )
     m1, h1 = ru.train_char_model(TINY, lr=1.0, **kw)
     m2, _ = ru.train_char_model(TINY, lr=2.0, **kw)
     grad = {k: m1.params[k] - m2.params[k] for k in m1.params}  # (p - 1 g) - (p - 2 g)
@@ -81,7 +85,9 @@ def test_history_records_validation_and_throughput():
         TINY[:600], val_text=TINY[600:800], n_a=16, seq_len=10, batch_size=4, steps=25, eval_every=10, seed=1
     )
     assert history["val_step"] == [10, 20, 25]
-    assert len(history["val_loss"]) == 3 and history["val_loss"][-1] == pytest.approx(model.loss(TINY[600:800]))
+    assert len(history["val_loss"]) == 3 and history["val_loss"][-1] == pytest.approx(
+        model.loss(TINY[600:800])
+    )
     assert history["chars"] == 25 * 10 * 4 and history["chars_per_second"] > 0
     assert history["interrupted"] is False
 
@@ -89,7 +95,9 @@ def test_history_records_validation_and_throughput():
 @pytest.mark.parametrize("optimizer", ["adam", "adagrad", "sgd"])
 def test_every_optimizer_learns(optimizer):
     lr = {"adam": 1e-2, "adagrad": 5e-2, "sgd": 1.0}[optimizer]
-    _, history = ru.train_char_model(TINY, n_a=24, seq_len=16, batch_size=8, lr=lr, steps=80, optimizer=optimizer)
+    _, history = ru.train_char_model(
+        TINY, n_a=24, seq_len=16, batch_size=8, lr=lr, steps=80, optimizer=optimizer
+    )
     assert np.mean(history["train_loss"][-10:]) < np.mean(history["train_loss"][:5]) - 0.4
 
 
@@ -113,7 +121,9 @@ def test_interrupting_keeps_the_model_trained_so_far(capsys):
         if step == 3:
             raise KeyboardInterrupt
 
-    model, history = ru.train_char_model(TINY, n_a=8, seq_len=5, batch_size=2, steps=100, callback=stop_at_three)
+    model, history = ru.train_char_model(
+        TINY, n_a=8, seq_len=5, batch_size=2, steps=100, callback=stop_at_three
+    )
     assert history["interrupted"] is True and history["steps"] == 3 and len(history["train_loss"]) == 3
     assert "interrupted at step 3" in capsys.readouterr().out
     assert np.isfinite(model.loss(TINY[:50]))
@@ -121,7 +131,9 @@ def test_interrupting_keeps_the_model_trained_so_far(capsys):
 
 def test_divergence_raises_and_keeps_the_last_good_model():
     with pytest.raises(ru.TrainingDiverged, match=r"the loss became non-finite at step (\d+)") as info:
-        ru.train_char_model(TINY, n_a=8, seq_len=5, batch_size=2, steps=50, optimizer="sgd", lr=1e38, clip_norm=None)
+        ru.train_char_model(
+            TINY, n_a=8, seq_len=5, batch_size=2, steps=50, optimizer="sgd", lr=1e38, clip_norm=None
+        )
     assert isinstance(info.value, ValueError)
     model = info.value.model
     assert all(np.all(np.isfinite(v)) for v in model.params.values())
@@ -253,7 +265,20 @@ def test_command_line_trains_saves_and_samples(tmp_path, capsys):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(TINY, encoding="utf-8")
     saved = tmp_path / "m.npz"
-    args = ["train", str(corpus), "--steps", "5", "--n-a", "16", "--seq-len", "10", "--batch-size", "4", "--save", str(saved)]
+    args = [
+        "train",
+        str(corpus),
+        "--steps",
+        "5",
+        "--n-a",
+        "16",
+        "--seq-len",
+        "10",
+        "--batch-size",
+        "4",
+        "--save",
+        str(saved),
+    ]
     assert ru.main(args) == 0
     out = capsys.readouterr().out
     assert "5 steps" in out and "held-out loss" in out and saved.exists()
@@ -262,9 +287,29 @@ def test_command_line_trains_saves_and_samples(tmp_path, capsys):
     assert ru.main(["sample", str(saved), "--n", "40", "--seed", "1"]) == 0
     assert capsys.readouterr().out == first and len(first) == 41
     names = tmp_path / "names.txt"
-    names.write_text("".join(f"{a}{b}{c}\n" for a in "abcdefgh" for b in "aeiou" for c in "xyz"), encoding="utf-8")
-    assert ru.main(["train", str(names), "--steps", "3", "--n-a", "8", "--seq-len", "5", "--batch-size", "2",
-                    "--shuffle-lines", "--save", str(saved)]) == 0
+    names.write_text(
+        "".join(f"{a}{b}{c}\n" for a in "abcdefgh" for b in "aeiou" for c in "xyz"), encoding="utf-8"
+    )
+    assert (
+        ru.main(
+            [
+                "train",
+                str(names),
+                "--steps",
+                "3",
+                "--n-a",
+                "8",
+                "--seq-len",
+                "5",
+                "--batch-size",
+                "2",
+                "--shuffle-lines",
+                "--save",
+                str(saved),
+            ]
+        )
+        == 0
+    )
     assert "held-out loss" in capsys.readouterr().out
     assert ru.main(["sample", str(tmp_path / "missing.npz")]) == 2
     assert "error:" in capsys.readouterr().err

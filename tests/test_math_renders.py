@@ -55,7 +55,9 @@ def collect():
         nb = nbformat.read(path, as_version=4)
         for index, cell in enumerate(nb.cells):
             if cell.cell_type == "markdown":
-                spans += [(f"{path.name}, cell {index}", tex, display) for tex, display in math_spans(cell.source)]
+                spans += [
+                    (f"{path.name}, cell {index}", tex, display) for tex, display in math_spans(cell.source)
+                ]
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     spans += [("README.md", tex, display) for tex, display in math_spans(readme)]
     return spans

@@ -72,9 +72,8 @@ def test_errors_appear_only_where_tagged(notebook):
     for i, cell in enumerate(code_cells(nb)):
         has_error = any(o.output_type == "error" for o in cell.outputs)
         expected = "raises-exception" in tags(cell)
-        assert has_error == expected, (
-            f"{path.name}, code cell {i + 1}: "
-            + ("unexpected error output" if has_error else "tagged raises-exception but raised nothing")
+        assert has_error == expected, f"{path.name}, code cell {i + 1}: " + (
+            "unexpected error output" if has_error else "tagged raises-exception but raised nothing"
         )
 
 
@@ -98,7 +97,9 @@ def test_notebook_has_title_goals_summary_exercises_and_next_step(notebook):
     text = "\n".join(markdown)
     for heading in ("## Summary", "## Exercises"):
         assert re.search(rf"^{heading}\b", text, re.M), f"{path.name}: no '{heading}' section"
-    assert re.search(r"\bnotebook\s+" + str(number + 1) + r"\b", text, re.I), f"{path.name}: no pointer to notebook {number + 1}"
+    assert re.search(r"\bnotebook\s+" + str(number + 1) + r"\b", text, re.I), (
+        f"{path.name}: no pointer to notebook {number + 1}"
+    )
 
 
 def test_relative_links_between_notebooks_resolve(notebook):

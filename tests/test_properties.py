@@ -82,7 +82,9 @@ def test_permuting_examples_permutes_outputs_and_keeps_the_cost(p, data):
     np.testing.assert_allclose(a_p, a[:, perm], rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(y_hat_p, y_hat[:, perm], rtol=1e-12, atol=1e-14)
     J, grads, _ = loss_and_grads(p, mask=p["mask"])
-    J_p, grads_p, _ = loss_and_grads(p, x=p["x"][:, perm], y=p["y"][:, perm], a0=p["a0"][:, perm], mask=p["mask"][perm])
+    J_p, grads_p, _ = loss_and_grads(
+        p, x=p["x"][:, perm], y=p["y"][:, perm], a0=p["a0"][:, perm], mask=p["mask"][perm]
+    )
     assert np.isclose(J_p, J, rtol=1e-12)
     for k in ("dWaa", "dWax", "dWya", "dba", "dby"):
         np.testing.assert_allclose(grads_p[k], grads[k], rtol=1e-10, atol=1e-12, err_msg=k)

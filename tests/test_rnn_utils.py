@@ -7,7 +7,6 @@ import pytest
 
 import rnn_utils as ru
 
-
 # ---------------------------------------------------------------------------
 # Vocabulary, one-hot, padding
 # ---------------------------------------------------------------------------
@@ -353,7 +352,10 @@ def test_losses_stay_finite_at_zero_probabilities():
 def test_losses_reject_bad_inputs(loss):
     y_hat = np.full((2, 3, 4), 0.5)
     y = np.zeros((2, 3, 4))
-    with pytest.raises(ValueError, match=r"y_hat must hold probabilities in \[0, 1\]; got values from -2 to 3 \(pass g2 outputs, not logits\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"y_hat must hold probabilities in \[0, 1\]; got values from -2 to 3 \(pass g2 outputs, not logits\)",
+    ):
         loss(np.linspace(-2, 3, 24).reshape(2, 3, 4), y)
     with pytest.raises(ValueError, match=r"y must have shape \(n_y, m, T_y\) = \(2, 3, 4\); got \(2, 3\)"):
         loss(y_hat, y[:, :, 0])
@@ -365,7 +367,9 @@ def test_losses_reject_bad_inputs(loss):
         loss(y_hat, y, mask=np.ones((4, 3)))
     with pytest.raises(ValueError, match=r"mask must hold only 0 \(padding\) and 1 \(real step\)"):
         loss(y_hat, y, mask=np.full((3, 4), 0.5))
-    with pytest.raises(ValueError, match=r"y_hat must have shape \(n_y, m, T_y\), or \(n_y, m\) for one step; got \(4,\)"):
+    with pytest.raises(
+        ValueError, match=r"y_hat must have shape \(n_y, m, T_y\), or \(n_y, m\) for one step; got \(4,\)"
+    ):
         loss(np.full(4, 0.5), np.zeros(4))
     with pytest.raises(ValueError, match="y_hat must contain only finite numbers"):
         loss(np.full((2, 3, 4), np.nan), y)
