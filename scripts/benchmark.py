@@ -1,0 +1,262 @@
+"""Benchmark the course's character-model trainer against two references.
+
+    python scripts/benchmark.py                  # 60 s per trainer, about 6 minutes
+    python scripts/benchmark.py --seconds 20     # a quicker look
+    python scripts/benchmark.py --only ours-100 textbook
+
+Each trainer learns data/shakespeare.txt minus its last 10% for a fixed wall
+time, in a fresh process of its own (so that its peak memory is its own), and
+prints one row: training throughput in characters per second, and the loss on
+the held-out last 10%, scored as one continuous stream by the same code for
+every trainer (``CharModel.loss``, after copying the weights into one).
+
+The trainers, all the same model (tanh RNN, softmax over characters):
+
+- ``ours-100``, ``ours-256``: ``rnn_utils.train_char_model``, float32, Adam,
+  ``n_a`` 100 / batch 64 / seq 50 and ``n_a`` 256 / batch 128 / seq 50.
+- ``textbook``: one sequence at a time, the way the model is usually first
+  written: batch 1, seq 25, column vectors and matrix-vector products at
+  every step, Adagrad, float64 (numpy's default), ``n_a`` 100. Written here
+  as the classic reference.
+- ``torch-100``, ``torch-256``: PyTorch on the CPU, ``torch.nn.RNN`` with
+  one-hot inputs, a ``torch.nn.Linear`` output layer, Adam, the same sizes,
+  learning rate, clipping and truncated BPTT as ours. Skipped when torch is
+  not installed (``pip install -r requirements-bench.txt``).
+
+This is run by hand, never by the test suite: timings are not tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import rnn_utils as ru  # noqa: E402
+
+LR = 3e-3
+CLIP = 5.0
+
+CONFIGS = {
+    "ours-100": {"kind": "ours", "n_a": 100, "batch": 64, "seq": 50},
+    "ours-256": {"kind": "ours", "n_a": 256, "batch": 128, "seq": 50},
+    "textbook": {"kind": "textbook", "n_a": 100, "batch": 1, "seq": 25},
+    "torch-100": {"kind": "torch", "n_a": 100, "batch": 64, "seq": 50},
+    "torch-256": {"kind": "torch", "n_a": 256, "batch": 128, "seq": 50},
+}
+
+
+def load_corpus():
+    text = (ROOT / "data" / "shakespeare.txt").read_text(encoding="utf-8")
+    split = int(len(text) * 0.9)
+    return text[:split], text[split:]
+
+
+def run_ours(cfg, train, seconds):
+    model, history = ru.train_char_model(
+        train,
+        n_a=cfg["n_a"],
+        seq_len=cfg["seq"],
+        batch_size=cfg["batch"],
+        lr=LR,
+        seconds=seconds,
+        seed=0,
+        clip_norm=CLIP,
+    )
+    return model, history["chars"], history["seconds"]
+
+
+def run_textbook(cfg, train, seconds):
+    """One sequence at a time: the classic loop, written from the equations."""
+    vocab = ru.CharVocab(train)
+    ids = vocab.encode(train)
+    V, n_a, T = vocab.size, cfg["n_a"], cfg["seq"]
+    rng = np.random.default_rng(0)
+    p = {
+        "Wax": rng.standard_normal((n_a, V)) * 0.01,
+        "Waa": rng.standard_normal((n_a, n_a)) * 0.01,
+        "Wya": rng.standard_normal((V, n_a)) * 0.01,
+        "ba": np.zeros((n_a, 1)),
+        "by": np.zeros((V, 1)),
+    }
+    memory = {k: np.zeros_like(v) for k, v in p.items()}
+    a_prev = np.zeros((n_a, 1))
+    pos, chars = 0, 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        if pos + T + 1 > len(ids):
+            pos, a_prev = 0, np.zeros((n_a, 1))
+        xs, ys = ids[pos : pos + T], ids[pos + 1 : pos + T + 1]
+        a, probs = {-1: a_prev}, {}
+        for t in range(T):  # forward, one column vector per step
+            x = np.zeros((V, 1))
+            x[xs[t]] = 1
+            a[t] = np.tanh(p["Wax"] @ x + p["Waa"] @ a[t - 1] + p["ba"])
+            z = p["Wya"] @ a[t] + p["by"]
+            e = np.exp(z - z.max())
+            probs[t] = e / e.sum()
+        g = {k: np.zeros_like(v) for k, v in p.items()}
+        da_next = np.zeros((n_a, 1))
+        for t in reversed(range(T)):  # backward through time
+            dz_y = probs[t].copy()
+            dz_y[ys[t]] -= 1
+            g["Wya"] += dz_y @ a[t].T
+            g["by"] += dz_y
+            dz = (p["Wya"].T @ dz_y + da_next) * (1 - a[t] ** 2)
+            g["ba"] += dz
+            g["Wax"][:, xs[t]] += dz[:, 0]
+            g["Waa"] += dz @ a[t - 1].T
+            da_next = p["Waa"].T @ dz
+        for k in p:  # clip each entry, then Adagrad
+            np.clip(g[k], -CLIP, CLIP, out=g[k])
+            memory[k] += g[k] ** 2
+            p[k] -= 0.1 * g[k] / np.sqrt(memory[k] + 1e-8)
+        a_prev = a[T - 1]
+        pos += T
+        chars += T
+    return ru.CharModel(vocab, p), chars, time.perf_counter() - start
+
+
+def run_torch(cfg, train, seconds):
+    import torch
+
+    torch.manual_seed(0)
+    vocab = ru.CharVocab(train)
+    ids = torch.from_numpy(vocab.encode(train))
+    V, n_a, B, T = vocab.size, cfg["n_a"], cfg["batch"], cfg["seq"]
+    rnn = torch.nn.RNN(V, n_a, nonlinearity="tanh")
+    head = torch.nn.Linear(n_a, V)
+    params = list(rnn.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params, lr=LR)
+    span = (len(ids) - 1) // B // T * T
+    inputs = ids[: B * span].view(B, span)
+    targets = ids[1 : B * span + 1].view(B, span)
+    h = torch.zeros(1, B, n_a)
+    chunk, chars = 0, 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        if (chunk + 1) * T > span:
+            chunk, h = 0, torch.zeros(1, B, n_a)
+        x = torch.nn.functional.one_hot(inputs[:, chunk * T : (chunk + 1) * T].T, V).float()
+        y = targets[:, chunk * T : (chunk + 1) * T].T
+        out, h = rnn(x, h)
+        h = h.detach()
+        loss = torch.nn.functional.cross_entropy(head(out).reshape(-1, V), y.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, CLIP)
+        opt.step()
+        chunk += 1
+        chars += B * T
+    elapsed = time.perf_counter() - start
+    with torch.no_grad():
+        p = {
+            "Wax": rnn.weight_ih_l0.double().numpy(),
+            "Waa": rnn.weight_hh_l0.double().numpy(),
+            "ba": (rnn.bias_ih_l0 + rnn.bias_hh_l0).double().numpy()[:, None],
+            "Wya": head.weight.double().numpy(),
+            "by": head.bias.double().numpy()[:, None],
+        }
+    return ru.CharModel(vocab, p), chars, elapsed, torch.get_num_threads()
+
+
+def child(name, seconds):
+    """Run one trainer and print its results as JSON (in a process of its own)."""
+    cfg = CONFIGS[name]
+    train, held_out = load_corpus()
+    threads = None
+    if cfg["kind"] == "ours":
+        model, chars, elapsed = run_ours(cfg, train, seconds)
+    elif cfg["kind"] == "textbook":
+        model, chars, elapsed = run_textbook(cfg, train, seconds)
+    else:
+        model, chars, elapsed, threads = run_torch(cfg, train, seconds)
+    result = {
+        "name": name,
+        "chars_per_second": chars / elapsed,
+        "held_out_loss": model.loss(held_out),
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "threads": threads,
+    }
+    print(json.dumps(result))
+
+
+def torch_available():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="training wall time per trainer")
+    parser.add_argument("--only", nargs="+", choices=list(CONFIGS), help="run only these trainers")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.seconds)
+        return
+    names = args.only or list(CONFIGS)
+    if not torch_available():
+        skipped = [n for n in names if CONFIGS[n]["kind"] == "torch"]
+        if skipped:
+            print(f"torch is not installed: skipping {', '.join(skipped)}", file=sys.stderr)
+        names = [n for n in names if n not in skipped]
+    results = {}
+    for name in names:
+        print(f"running {name} for {args.seconds:.0f} s ...", file=sys.stderr, flush=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", name, "--seconds", str(args.seconds)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        results[name] = json.loads(out.strip().splitlines()[-1])
+
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor(),
+    )
+    print(
+        f"\nMachine: {cpu}, {len(__import__('os').sched_getaffinity(0))} cores; numpy {np.__version__}"
+        + (f", torch {__import__('torch').__version__}" if torch_available() else "")
+    )
+    print(
+        f"Training for {args.seconds:.0f} s on {len(load_corpus()[0]):,} characters of data/shakespeare.txt; "
+        "held-out loss on the last 10%, one continuous stream.\n"
+    )
+    print("| trainer | n_a | batch | seq | chars/s | held-out loss (nats/char) | peak memory |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, r in results.items():
+        cfg = CONFIGS[name]
+        print(
+            f"| {name} | {cfg['n_a']} | {cfg['batch']} | {cfg['seq']} | {r['chars_per_second']:,.0f} "
+            f"| {r['held_out_loss']:.3f} | {r['peak_mb']:.0f} MB |"
+        )
+    ratios = []
+    if "ours-100" in results and "textbook" in results:
+        ratios.append(
+            f"ours-100 / textbook: {results['ours-100']['chars_per_second'] / results['textbook']['chars_per_second']:.1f}x"
+        )
+    for size in ("100", "256"):
+        if f"ours-{size}" in results and f"torch-{size}" in results:
+            ratio = results[f"ours-{size}"]["chars_per_second"] / results[f"torch-{size}"]["chars_per_second"]
+            ratios.append(f"ours-{size} / torch-{size}: {ratio:.2f}x")
+    if ratios:
+        print("\nThroughput ratios: " + "; ".join(ratios))
+
+
+if __name__ == "__main__":
+    main()
