@@ -7,6 +7,7 @@ each notebook the course relies on (badges, set-up cell, summary, exercises).
 """
 
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -102,14 +103,67 @@ def test_notebook_has_title_goals_summary_exercises_and_next_step(notebook):
     )
 
 
-def test_relative_links_between_notebooks_resolve(notebook):
+def test_title_cell_says_what_the_learner_will_be_able_to_do(notebook):
     path, nb = notebook
-    for cell in nb.cells:
+    title = nb.cells[1].source
+    assert re.search(r"^\s*[-*] ", title, re.M), f"{path.name}: the title cell has no list of goals"
+    if not path.name.startswith("01"):
+        assert re.search(r"builds on|after \[?notebook", title, re.I), (
+            f"{path.name}: does not say what it builds on"
+        )
+
+
+def test_links_to_the_previous_and_next_notebooks_resolve(notebook):
+    path, nb = notebook
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    targets = set(re.findall(r"\]\(([^)#\s]+\.ipynb)", text))
+    for target in targets:
+        if "://" not in target:
+            assert (path.parent / target).exists(), f"{path.name}: link to missing {target}"
+    index = NOTEBOOKS.index(path)
+    if index > 0:
+        assert NOTEBOOKS[index - 1].name in targets, (
+            f"{path.name}: no link back to {NOTEBOOKS[index - 1].name}"
+        )
+    if index < len(NOTEBOOKS) - 1:
+        assert NOTEBOOKS[index + 1].name in targets, f"{path.name}: no link on to {NOTEBOOKS[index + 1].name}"
+
+
+# Outside addresses a notebook may link to besides its badges: works it cites.
+CITED_REFERENCES = ()
+BADGE_HOSTS = ("https://colab.research.google.com/", "https://mybinder.org/")
+
+
+def test_links_and_images_stay_inside_the_repository(notebook):
+    path, nb = notebook
+    for index, cell in enumerate(nb.cells):
         if cell.cell_type != "markdown":
             continue
-        for target in re.findall(r"\]\(([^)#\s]+\.ipynb)", cell.source):
-            if "://" not in target:
-                assert (path.parent / target).exists(), f"{path.name}: link to missing {target}"
+        badges = runner.BADGES_TAG in tags(cell)
+        addresses = re.findall(r"\]\(\s*([a-z][a-z0-9+.-]*:[^)\s]*)", cell.source, re.I)
+        addresses += re.findall(
+            r"""<(?:img|a)\b[^>]*(?:src|href)\s*=\s*["']([a-z][a-z0-9+.-]*:[^"']*)""", cell.source, re.I
+        )
+        for address in addresses:
+            allowed = address.startswith(CITED_REFERENCES) if CITED_REFERENCES else False
+            allowed |= badges and address.startswith(BADGE_HOSTS)
+            assert allowed, f"{path.name}, cell {index}: points outside the repository: {address}"
+        assert "attachment:" not in cell.source, (
+            f"{path.name}, cell {index}: images belong in code, not attachments"
+        )
+
+
+MAX_OUTPUT_BYTES = 250_000  # a figure at the default size and dpi is about 30-140 kB
+
+
+def test_no_stored_output_is_oversized(notebook):
+    path, nb = notebook
+    for index, cell in enumerate(code_cells(nb)):
+        for out in cell.outputs:
+            size = len(json.dumps(out))
+            assert size <= MAX_OUTPUT_BYTES, (
+                f"{path.name}, code cell {index + 1}: an output of {size:,} bytes"
+            )
 
 
 def test_solutions_are_collapsed(notebook):
