@@ -777,8 +777,6 @@ def clip_gradients(grads, max_value=None, max_norm=None):
 # fast_loss_and_grads exposes that kernel in the course's layout, and the
 # tests check it against rnn_loss_and_grads in float64.
 
-_FLAT_LAYOUT = ("WaxT", "WaaT", "ba", "WyaT", "by")
-
 
 def _flat_shapes(n_x, n_a):
     return {"WaxT": (n_x, n_a), "WaaT": (n_a, n_a), "ba": (n_a,), "WyaT": (n_a, n_x), "by": (n_x,)}
@@ -973,14 +971,14 @@ class CharModel:
     def __repr__(self):
         return f"CharModel(n_a={self.n_a}, vocab_size={self.vocab.size}, dtype={self.params['Waa'].dtype})"
 
-    def _run(self, ids, a0=None):
+    def _run(self, ids):
         """Hidden states ``(len(ids), n_a)`` after reading each id, one continuous
         stream. Row-major and transposed weights: one small product per step."""
         p = self.params
         WaaT = np.ascontiguousarray(p["Waa"].T)
         XW = p["Wax"].T[ids] + p["ba"][:, 0]
         H = np.empty((len(ids), self.n_a), dtype=XW.dtype)
-        h = np.zeros(self.n_a, XW.dtype) if a0 is None else a0
+        h = np.zeros(self.n_a, XW.dtype)
         for t in range(len(ids)):
             h = np.tanh(XW[t] + h @ WaaT)
             H[t] = h
@@ -1038,11 +1036,8 @@ class CharModel:
         WaxT, ba = p["Wax"].T, p["ba"][:, 0]
         WyaT, by = np.ascontiguousarray(p["Wya"].T), p["by"][:, 0]
         warm = prefix if prefix or "\n" not in self.vocab.char_to_id else "\n"
-        h = np.zeros(self.n_a, WaaT.dtype)
-        if warm:
-            h = self._run(self.vocab.encode(warm))[-1]
-        else:
-            h = np.tanh(ba + h @ WaaT)
+        # With nothing to read, the first step sees a zero state and a zero input.
+        h = self._run(self.vocab.encode(warm))[-1] if warm else np.tanh(ba)
         out = []
         for _ in range(n_chars):
             logits = (h @ WyaT + by).astype(np.float64)
