@@ -1,14 +1,22 @@
 """Benchmark the course's character-model trainer against two references.
 
-    python scripts/benchmark.py                  # 60 s per trainer, about 6 minutes
-    python scripts/benchmark.py --seconds 20     # a quicker look
+    python scripts/benchmark.py                  # 60 s per run, 3 seeds: about 17 minutes
+    python scripts/benchmark.py --seconds 20 --seeds 1   # a quicker look
     python scripts/benchmark.py --only ours-100 textbook
 
 Each trainer learns data/shakespeare.txt minus its last 10% for a fixed wall
-time, in a fresh process of its own (so that its peak memory is its own), and
-prints one row: training throughput in characters per second, and the loss on
-the held-out last 10%, scored as one continuous stream by the same code for
-every trainer (``CharModel.loss``, after copying the weights into one).
+time, once per seed, each run in a fresh process of its own (so that its peak
+memory is its own), and the table gets one row per trainer: training
+throughput in characters per second, and the loss on the held-out last 10%,
+scored as one continuous stream by the same code for every trainer
+(``CharModel.loss``, after copying the weights into one).
+
+Why several seeds: after 60 s the held-out loss depends on the random initial
+weights by about 0.01 nats (standard deviation over seeds), as much as the
+trainers differ. One run per trainer would compare luck; the table gives the
+mean and standard deviation over seeds, and the runs are interleaved (seed 0 of
+every trainer, then seed 1, ...) so that a slow spell of the machine does not
+fall on one trainer only.
 
 The trainers, all the same model (tanh RNN, softmax over characters):
 
@@ -30,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -62,7 +71,7 @@ def load_corpus():
     return text[:split], text[split:]
 
 
-def run_ours(cfg, train, seconds):
+def run_ours(cfg, train, seconds, seed):
     model, history = ru.train_char_model(
         train,
         n_a=cfg["n_a"],
@@ -70,18 +79,18 @@ def run_ours(cfg, train, seconds):
         batch_size=cfg["batch"],
         lr=LR,
         seconds=seconds,
-        seed=0,
+        seed=seed,
         clip_norm=CLIP,
     )
     return model, history["chars"], history["seconds"]
 
 
-def run_textbook(cfg, train, seconds):
+def run_textbook(cfg, train, seconds, seed):
     """One sequence at a time: the classic loop, written from the equations."""
     vocab = ru.CharVocab(train)
     ids = vocab.encode(train)
     V, n_a, T = vocab.size, cfg["n_a"], cfg["seq"]
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     p = {
         "Wax": rng.standard_normal((n_a, V)) * 0.01,
         "Waa": rng.standard_normal((n_a, n_a)) * 0.01,
@@ -127,10 +136,10 @@ def run_textbook(cfg, train, seconds):
     return ru.CharModel(vocab, p), chars, time.perf_counter() - start
 
 
-def run_torch(cfg, train, seconds):
+def run_torch(cfg, train, seconds, seed):
     import torch
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     vocab = ru.CharVocab(train)
     ids = torch.from_numpy(vocab.encode(train))
     V, n_a, B, T = vocab.size, cfg["n_a"], cfg["batch"], cfg["seq"]
@@ -170,19 +179,20 @@ def run_torch(cfg, train, seconds):
     return ru.CharModel(vocab, p), chars, elapsed, torch.get_num_threads()
 
 
-def child(name, seconds):
+def child(name, seconds, seed):
     """Run one trainer and print its results as JSON (in a process of its own)."""
     cfg = CONFIGS[name]
     train, held_out = load_corpus()
     threads = None
     if cfg["kind"] == "ours":
-        model, chars, elapsed = run_ours(cfg, train, seconds)
+        model, chars, elapsed = run_ours(cfg, train, seconds, seed)
     elif cfg["kind"] == "textbook":
-        model, chars, elapsed = run_textbook(cfg, train, seconds)
+        model, chars, elapsed = run_textbook(cfg, train, seconds, seed)
     else:
-        model, chars, elapsed, threads = run_torch(cfg, train, seconds)
+        model, chars, elapsed, threads = run_torch(cfg, train, seconds, seed)
     result = {
         "name": name,
+        "seed": seed,
         "chars_per_second": chars / elapsed,
         "held_out_loss": model.loss(held_out),
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -199,63 +209,110 @@ def torch_available():
     return True
 
 
+def summarise(runs):
+    """Mean chars/s, mean and standard deviation of the held-out loss, largest peak memory."""
+    losses = np.array([r["held_out_loss"] for r in runs])
+    return {
+        "chars_per_second": float(np.mean([r["chars_per_second"] for r in runs])),
+        "held_out_mean": float(losses.mean()),
+        "held_out_sd": float(losses.std(ddof=1)) if len(runs) > 1 else float("nan"),
+        "held_out_each": losses.tolist(),
+        "peak_mb": max(r["peak_mb"] for r in runs),
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=60.0, help="training wall time per trainer")
+    parser.add_argument("--seconds", type=float, default=60.0, help="training wall time per run (default 60)")
+    parser.add_argument("--seeds", type=int, default=3, help="runs per trainer, seeds 0, 1, ... (default 3)")
     parser.add_argument("--only", nargs="+", choices=list(CONFIGS), help="run only these trainers")
+    parser.add_argument("--json", type=Path, help="also write every run's results to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.seconds)
+        child(args.child, args.seconds, args.seed)
         return
+    if args.seeds < 1:
+        parser.error(f"--seeds must be at least 1; got {args.seeds}")
     names = args.only or list(CONFIGS)
     if not torch_available():
         skipped = [n for n in names if CONFIGS[n]["kind"] == "torch"]
         if skipped:
             print(f"torch is not installed: skipping {', '.join(skipped)}", file=sys.stderr)
         names = [n for n in names if n not in skipped]
-    results = {}
-    for name in names:
-        print(f"running {name} for {args.seconds:.0f} s ...", file=sys.stderr, flush=True)
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", name, "--seconds", str(args.seconds)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        results[name] = json.loads(out.strip().splitlines()[-1])
+    runs = {name: [] for name in names}
+    for seed in range(args.seeds):  # interleaved: a slow spell hits every trainer alike
+        for name in names:
+            print(f"running {name}, seed {seed}, for {args.seconds:.0f} s ...", file=sys.stderr, flush=True)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    name,
+                    "--seconds",
+                    str(args.seconds),
+                    "--seed",
+                    str(seed),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            run = json.loads(out.strip().splitlines()[-1])
+            print(
+                f"  {run['chars_per_second']:,.0f} chars/s, held-out {run['held_out_loss']:.4f}",
+                file=sys.stderr,
+                flush=True,
+            )
+            runs[name].append(run)
+    if args.json:
+        args.json.write_text(json.dumps(runs, indent=1) + "\n", encoding="utf-8")
+    results = {name: summarise(r) for name, r in runs.items()}
 
     cpu = next(
         (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
         platform.processor(),
     )
     print(
-        f"\nMachine: {cpu}, {len(__import__('os').sched_getaffinity(0))} cores; numpy {np.__version__}"
+        f"\nMachine: {cpu}, {len(os.sched_getaffinity(0))} cores; numpy {np.__version__}"
         + (f", torch {__import__('torch').__version__}" if torch_available() else "")
     )
     print(
-        f"Training for {args.seconds:.0f} s on {len(load_corpus()[0]):,} characters of data/shakespeare.txt; "
-        "held-out loss on the last 10%, one continuous stream.\n"
+        f"Training for {args.seconds:.0f} s on {len(load_corpus()[0]):,} characters of data/shakespeare.txt, "
+        f"{args.seeds} seed(s) per trainer; held-out loss on the last 10%, one continuous stream "
+        "(mean ± standard deviation over seeds).\n"
     )
     print("| trainer | n_a | batch | seq | chars/s | held-out loss (nats/char) | peak memory |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, r in results.items():
         cfg = CONFIGS[name]
+        spread = f" ± {r['held_out_sd']:.3f}" if args.seeds > 1 else ""
         print(
             f"| {name} | {cfg['n_a']} | {cfg['batch']} | {cfg['seq']} | {r['chars_per_second']:,.0f} "
-            f"| {r['held_out_loss']:.3f} | {r['peak_mb']:.0f} MB |"
+            f"| {r['held_out_mean']:.3f}{spread} | {r['peak_mb']:.0f} MB |"
         )
-    ratios = []
+    ratios, gaps = [], []
     if "ours-100" in results and "textbook" in results:
-        ratios.append(
-            f"ours-100 / textbook: {results['ours-100']['chars_per_second'] / results['textbook']['chars_per_second']:.1f}x"
-        )
+        ratio = results["ours-100"]["chars_per_second"] / results["textbook"]["chars_per_second"]
+        ratios.append(f"ours-100 / textbook: {ratio:.1f}x")
     for size in ("100", "256"):
-        if f"ours-{size}" in results and f"torch-{size}" in results:
-            ratio = results[f"ours-{size}"]["chars_per_second"] / results[f"torch-{size}"]["chars_per_second"]
-            ratios.append(f"ours-{size} / torch-{size}: {ratio:.2f}x")
+        ours, torch = results.get(f"ours-{size}"), results.get(f"torch-{size}")
+        if ours and torch:
+            ratios.append(
+                f"ours-{size} / torch-{size}: {ours['chars_per_second'] / torch['chars_per_second']:.2f}x"
+            )
+            gap = ours["held_out_mean"] - torch["held_out_mean"]
+            # standard error of a difference of two means
+            se = np.sqrt(ours["held_out_sd"] ** 2 / args.seeds + torch["held_out_sd"] ** 2 / args.seeds)
+            gaps.append(
+                f"ours-{size} - torch-{size}: {gap:+.3f}" + (f" (± {se:.3f})" if args.seeds > 1 else "")
+            )
     if ratios:
         print("\nThroughput ratios: " + "; ".join(ratios))
+    if gaps:
+        print("Held-out loss, mean of ours minus mean of torch (negative: ours is lower): " + "; ".join(gaps))
 
 
 if __name__ == "__main__":
