@@ -501,8 +501,7 @@ def check_cells(cells, escaped, stored_figures):
     return problems
 
 
-@pytest.mark.parametrize("name", [p.name for p in NOTEBOOKS])
-def test_notebook_runs_in_jupyterlab(name, browser, lab, course, budget):
+def run_in_jupyterlab(name, browser, lab, course, budget):
     nb, stored_figures, stored_widgets = stored_notebook(course, name)
     escaped = escaped_dollars(nb)
     context = browser.new_context(viewport=VIEWPORT)
@@ -551,19 +550,46 @@ def test_notebook_runs_in_jupyterlab(name, browser, lab, course, budget):
             + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in timings.items())
         )
     finally:  # a screenshot, passing or failing; then the kernel and the page go
-        for step in (
-            lambda: full_page_screenshot(page, SCREENSHOTS / name.replace(".ipynb", ".png")),
-            lambda: page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()"),
-            context.close,
+        for label, step in (
+            ("screenshot", lambda: full_page_screenshot(page, SCREENSHOTS / name.replace(".ipynb", ".png"))),
+            (
+                "shutdown",
+                lambda: page.evaluate(
+                    "() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()"
+                ),
+            ),
+            ("close", context.close),
         ):
+            t = time.monotonic()
             try:
                 step()
             except Exception as error:  # report it, but keep the test's own failure, if any
                 print(f"{name}: clean-up step failed: {error!r}")
-        print(f"{name}: {time.monotonic() - started:.1f} s in all")
+            timings[label] = time.monotonic() - t
+        print(
+            f"{name}: {time.monotonic() - started:.1f} s in all; "
+            + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in timings.items())
+        )
         if console:
             print("browser console errors:\n  " + "\n  ".join(console[:20]))
     assert not problems, f"{name} in JupyterLab:\n  " + "\n  ".join(problems)
+
+
+# The notebooks in two classes, alternately: pytest-xdist (--dist loadscope, see
+# conftest.py) keeps each class in one process, so the two halves run side by
+# side, each with its own JupyterLab and Chromium.
+
+
+class TestFirstHalf:
+    @pytest.mark.parametrize("name", [p.name for p in NOTEBOOKS[0::2]])
+    def test_notebook_runs_in_jupyterlab(self, name, browser, lab, course, budget):
+        run_in_jupyterlab(name, browser, lab, course, budget)
+
+
+class TestSecondHalf:
+    @pytest.mark.parametrize("name", [p.name for p in NOTEBOOKS[1::2]])
+    def test_notebook_runs_in_jupyterlab(self, name, browser, lab, course, budget):
+        run_in_jupyterlab(name, browser, lab, course, budget)
 
 
 def test_some_notebook_stores_a_slider_to_move():
