@@ -14,8 +14,10 @@ learner would see:
 4. every slider responds: a key press moves it and the output of its cell
    changes (a notebook that stores a widget must have at least one slider).
 
-A full-page screenshot of each notebook goes to artifacts/screenshots/ (ignored
-by git), whether the test passes or not. The test is marked ``browser``:
+When a notebook fails, a full-page screenshot of it goes to
+artifacts/screenshots/ (ignored by git); with the environment variable
+SCREENSHOTS=1 every notebook gets one (each costs 4 to 12 s of a busy CPU,
+which the test suite's 3-minute budget cannot spare). The test is marked ``browser``:
 ``python -m pytest -m "not browser"`` leaves it out. Without Chromium or
 Playwright it is skipped, except when the environment variable CI is set: then
 it fails.
@@ -419,8 +421,12 @@ def menu(page, top, item):
     pytest.fail(f"the menu item {top} > {item} did not become available")
 
 
-def open_notebook(page, url, path, budget):
-    page.goto(f"{url}/lab/tree/{path}?reset", timeout=budget.ms(OPEN_NOTEBOOK))
+def open_notebook(page, path, budget):
+    """Open the notebook in the page's JupyterLab, as the file browser does; wait for its kernel."""
+    page.evaluate(
+        "(path) => { window.jupyterapp.commands.execute('docmanager:open', {path, factory: 'Notebook'}); }",
+        path,
+    )
     for _ in range(3):
         state = page.wait_for_function(OPENED, arg=path, timeout=budget.ms(OPEN_NOTEBOOK), polling=250)
         state = state.json_value()
@@ -501,18 +507,35 @@ def check_cells(cells, escaped, stored_figures):
     return problems
 
 
-def run_in_jupyterlab(name, browser, lab, course, budget):
+@pytest.fixture(scope="class")
+def lab_page(browser, lab, budget):
+    """One JupyterLab page for a class's notebooks, opened one after another (starting
+    JupyterLab in the browser takes about 5 s), and a list of its console errors."""
+    context = browser.new_context(viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        console = []
+        page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+        page.goto(f"{lab}/lab?reset", timeout=budget.ms(OPEN_NOTEBOOK))
+        page.wait_for_function("() => window.jupyterapp", timeout=budget.ms(OPEN_NOTEBOOK), polling=250)
+        page.evaluate("async () => { await window.jupyterapp.restored; }")
+        yield page, console
+    finally:
+        context.close()
+
+
+def run_in_jupyterlab(name, lab_page, course, budget):
     nb, stored_figures, stored_widgets = stored_notebook(course, name)
     escaped = escaped_dollars(nb)
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    console = []
-    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    page, console = lab_page
+    console.clear()  # this notebook's errors only
+    page.set_viewport_size(VIEWPORT)  # a screenshot makes it tall
     started = time.monotonic()
     timings, problems = {}, []
+    failed = True  # until the checks have run to the end
     try:
-        open_notebook(page, lab, f"notebooks/{name}", budget)
+        open_notebook(page, f"notebooks/{name}", budget)
         timings["open"] = time.monotonic() - started
 
         menu(page, "Edit", "Clear Outputs of All Cells")  # what is checked below is drawn afresh
@@ -549,16 +572,22 @@ def run_in_jupyterlab(name, browser, lab, course, budget):
             f"sliders (cell, before, after, output changed): {sliders}; "
             + ", ".join(f"{step} {seconds:.1f} s" for step, seconds in timings.items())
         )
-    finally:  # a screenshot, passing or failing; then the kernel and the page go
+        failed = bool(problems)
+    finally:  # a screenshot if it failed (or if asked); then the kernel and the notebook go
+        screenshot = failed or os.environ.get("SCREENSHOTS") == "1"
         for label, step in (
-            ("screenshot", lambda: full_page_screenshot(page, SCREENSHOTS / name.replace(".ipynb", ".png"))),
+            (
+                "screenshot",
+                lambda: screenshot and full_page_screenshot(page, SCREENSHOTS / f"{name[:-6]}.png"),
+            ),
             (
                 "shutdown",
                 lambda: page.evaluate(
                     "() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()"
                 ),
             ),
-            ("close", context.close),
+            # closed without asking to save: the copy's outputs changed
+            ("close", lambda: page.evaluate("() => window.jupyterapp.shell.currentWidget.dispose()")),
         ):
             t = time.monotonic()
             try:
@@ -582,14 +611,14 @@ def run_in_jupyterlab(name, browser, lab, course, budget):
 
 class TestFirstHalf:
     @pytest.mark.parametrize("name", [p.name for p in NOTEBOOKS[0::2]])
-    def test_notebook_runs_in_jupyterlab(self, name, browser, lab, course, budget):
-        run_in_jupyterlab(name, browser, lab, course, budget)
+    def test_notebook_runs_in_jupyterlab(self, name, lab_page, course, budget):
+        run_in_jupyterlab(name, lab_page, course, budget)
 
 
 class TestSecondHalf:
     @pytest.mark.parametrize("name", [p.name for p in NOTEBOOKS[1::2]])
-    def test_notebook_runs_in_jupyterlab(self, name, browser, lab, course, budget):
-        run_in_jupyterlab(name, browser, lab, course, budget)
+    def test_notebook_runs_in_jupyterlab(self, name, lab_page, course, budget):
+        run_in_jupyterlab(name, lab_page, course, budget)
 
 
 def test_some_notebook_stores_a_slider_to_move():
