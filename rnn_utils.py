@@ -954,8 +954,9 @@ class _SplitStep:
     of its own (numpy releases the GIL inside matrix products and ufunc loops,
     so the parts really run on separate cores, each with single-threaded
     BLAS). The mean loss and its gradient over the whole batch are the
-    averages of the parts' weighted by their sizes, summed in a fixed order:
-    the result does not depend on which thread finishes first.
+    averages of the parts' losses and gradients, weighted by the parts' sizes
+    and summed in a fixed order: the result does not depend on which thread
+    finishes first.
     """
 
     def __init__(self, n_x, n_a, T, m, parts, dtype, pool):
