@@ -216,7 +216,6 @@ def summarise(runs):
         "chars_per_second": float(np.mean([r["chars_per_second"] for r in runs])),
         "held_out_mean": float(losses.mean()),
         "held_out_sd": float(losses.std(ddof=1)) if len(runs) > 1 else float("nan"),
-        "held_out_each": losses.tolist(),
         "peak_mb": max(r["peak_mb"] for r in runs),
     }
 

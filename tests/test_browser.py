@@ -574,12 +574,10 @@ def run_in_jupyterlab(name, lab_page, course, budget):
         )
         failed = bool(problems)
     finally:  # a screenshot if it failed (or if asked); then the kernel and the notebook go
-        screenshot = failed or os.environ.get("SCREENSHOTS") == "1"
-        for label, step in (
-            (
-                "screenshot",
-                lambda: screenshot and full_page_screenshot(page, SCREENSHOTS / f"{name[:-6]}.png"),
-            ),
+        steps = []
+        if failed or os.environ.get("SCREENSHOTS") == "1":
+            steps.append(("screenshot", lambda: full_page_screenshot(page, SCREENSHOTS / f"{name[:-6]}.png")))
+        steps += [
             (
                 "shutdown",
                 lambda: page.evaluate(
@@ -588,7 +586,8 @@ def run_in_jupyterlab(name, lab_page, course, budget):
             ),
             # closed without asking to save: the copy's outputs changed
             ("close", lambda: page.evaluate("() => window.jupyterapp.shell.currentWidget.dispose()")),
-        ):
+        ]
+        for label, step in steps:
             t = time.monotonic()
             try:
                 step()
