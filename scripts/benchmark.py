@@ -51,6 +51,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import char_trainer as ct  # noqa: E402
 import rnn_utils as ru  # noqa: E402
 
 LR = 3e-3
@@ -72,7 +73,7 @@ def load_corpus():
 
 
 def run_ours(cfg, train, seconds, seed):
-    model, history = ru.train_char_model(
+    model, history = ct.train_char_model(
         train,
         n_a=cfg["n_a"],
         seq_len=cfg["seq"],
@@ -133,7 +134,7 @@ def run_textbook(cfg, train, seconds, seed):
         a_prev = a[T - 1]
         pos += T
         chars += T
-    return ru.CharModel(vocab, p), chars, time.perf_counter() - start
+    return ct.CharModel(vocab, p), chars, time.perf_counter() - start
 
 
 def run_torch(cfg, train, seconds, seed):
@@ -176,7 +177,7 @@ def run_torch(cfg, train, seconds, seed):
             "Wya": head.weight.double().numpy(),
             "by": head.bias.double().numpy()[:, None],
         }
-    return ru.CharModel(vocab, p), chars, elapsed, torch.get_num_threads()
+    return ct.CharModel(vocab, p), chars, elapsed, torch.get_num_threads()
 
 
 def child(name, seconds, seed):

@@ -144,11 +144,12 @@ def browser():
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):
-    """A copy of what the notebooks need: notebooks/, rnn_utils.py and data/."""
+    """A copy of what the notebooks need: notebooks/, rnn_utils.py, char_trainer.py and data/."""
     root = tmp_path_factory.mktemp("course")
     checkpoints = shutil.ignore_patterns(".ipynb_checkpoints")
     shutil.copytree(ROOT / "notebooks", root / "notebooks", ignore=checkpoints)
-    shutil.copy2(ROOT / "rnn_utils.py", root / "rnn_utils.py")
+    for module in ("rnn_utils.py", "char_trainer.py"):
+        shutil.copy2(ROOT / module, root / module)
     shutil.copytree(ROOT / "data", root / "data")
     return root
 

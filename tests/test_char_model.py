@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+import char_trainer as ct
 import rnn_utils as ru
 
 TINY = "the cat sat on the mat. the rat sat on the hat.\n" * 20
@@ -26,7 +27,7 @@ def test_fast_kernel_matches_rnn_loss_and_grads_in_float64(m, T_x):
     x_ids = rng.integers(0, V, (m, T_x))
     y_ids = rng.integers(0, V, (m, T_x))
     a0 = rng.standard_normal((n_a, m))
-    J, grads, a_last = ru.fast_loss_and_grads(params, x_ids, y_ids, a0)
+    J, grads, a_last = ct.fast_loss_and_grads(params, x_ids, y_ids, a0)
     J_ref, grads_ref, a_last_ref = ru.rnn_loss_and_grads(
         ru.one_hot(x_ids, V), ru.one_hot(y_ids, V), a0, params
     )
@@ -55,8 +56,8 @@ def test_trainer_first_update_uses_the_reference_gradient(threads):
         seed=4,
         threads=threads,
     )
-    m1, h1 = ru.train_char_model(TINY, lr=1.0, **kw)
-    m2, _ = ru.train_char_model(TINY, lr=2.0, **kw)
+    m1, h1 = ct.train_char_model(TINY, lr=1.0, **kw)
+    m2, _ = ct.train_char_model(TINY, lr=2.0, **kw)
     grad = {k: m1.params[k] - m2.params[k] for k in m1.params}  # (p - 1 g) - (p - 2 g)
     init = {k: m1.params[k] + grad[k] for k in m1.params}
     vocab = m1.vocab
@@ -83,7 +84,7 @@ def test_trainer_first_update_uses_the_reference_gradient(threads):
 
 
 def test_loss_goes_down_on_a_tiny_corpus_in_a_few_steps():
-    model, history = ru.train_char_model(TINY, n_a=32, seq_len=16, batch_size=8, lr=1e-2, steps=60, seed=0)
+    model, history = ct.train_char_model(TINY, n_a=32, seq_len=16, batch_size=8, lr=1e-2, steps=60, seed=0)
     losses = history["train_loss"]
     assert len(losses) == 60 and history["steps"] == 60
     assert losses[0] == pytest.approx(math.log(model.vocab.size), abs=0.1)  # a fresh model is near uniform
@@ -92,7 +93,7 @@ def test_loss_goes_down_on_a_tiny_corpus_in_a_few_steps():
 
 
 def test_history_records_validation_and_throughput():
-    model, history = ru.train_char_model(
+    model, history = ct.train_char_model(
         TINY[:600], val_text=TINY[600:800], n_a=16, seq_len=10, batch_size=4, steps=25, eval_every=10, seed=1
     )
     assert history["val_step"] == [10, 20, 25]
@@ -106,7 +107,7 @@ def test_history_records_validation_and_throughput():
 @pytest.mark.parametrize("optimizer", ["adam", "adagrad", "sgd"])
 def test_every_optimizer_learns(optimizer):
     lr = {"adam": 1e-2, "adagrad": 5e-2, "sgd": 1.0}[optimizer]
-    _, history = ru.train_char_model(
+    _, history = ct.train_char_model(
         TINY, n_a=24, seq_len=16, batch_size=8, lr=lr, steps=80, optimizer=optimizer
     )
     assert np.mean(history["train_loss"][-10:]) < np.mean(history["train_loss"][:5]) - 0.4
@@ -114,9 +115,9 @@ def test_every_optimizer_learns(optimizer):
 
 def test_training_is_reproducible_with_a_seed():
     kw = dict(n_a=16, seq_len=10, batch_size=4, steps=15)
-    a, ha = ru.train_char_model(TINY, seed=3, **kw)
-    b, hb = ru.train_char_model(TINY, seed=3, **kw)
-    c, _ = ru.train_char_model(TINY, seed=4, **kw)
+    a, ha = ct.train_char_model(TINY, seed=3, **kw)
+    b, hb = ct.train_char_model(TINY, seed=3, **kw)
+    c, _ = ct.train_char_model(TINY, seed=4, **kw)
     assert ha["train_loss"] == hb["train_loss"]
     assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
     assert not np.array_equal(a.params["Waa"], c.params["Waa"])
@@ -126,7 +127,7 @@ def test_splitting_the_batch_between_threads_changes_only_rounding():
     """Many Adam steps in float64 with 1, 2 and 4 threads: the same model up to
     rounding, and the carried hidden state is stitched back in the right order."""
     kw = dict(n_a=12, seq_len=8, batch_size=5, steps=30, dtype=np.float64, seed=5)
-    models = [ru.train_char_model(TINY, threads=t, **kw) for t in (1, 2, 4)]
+    models = [ct.train_char_model(TINY, threads=t, **kw) for t in (1, 2, 4)]
     (one, h_one), others = models[0], models[1:]
     for model, history in others:
         np.testing.assert_allclose(history["train_loss"], h_one["train_loss"], rtol=1e-10)
@@ -135,7 +136,7 @@ def test_splitting_the_batch_between_threads_changes_only_rounding():
 
 
 def test_training_stops_after_seconds():
-    _, history = ru.train_char_model(TINY, n_a=8, seq_len=5, batch_size=2, seconds=0.3)
+    _, history = ct.train_char_model(TINY, n_a=8, seq_len=5, batch_size=2, seconds=0.3)
     assert 0.3 <= history["seconds"] < 5 and history["steps"] > 0
 
 
@@ -144,7 +145,7 @@ def test_interrupting_keeps_the_model_trained_so_far(capsys):
         if step == 3:
             raise KeyboardInterrupt
 
-    model, history = ru.train_char_model(
+    model, history = ct.train_char_model(
         TINY, n_a=8, seq_len=5, batch_size=2, steps=100, callback=stop_at_three
     )
     assert history["interrupted"] is True and history["steps"] == 3 and len(history["train_loss"]) == 3
@@ -153,8 +154,8 @@ def test_interrupting_keeps_the_model_trained_so_far(capsys):
 
 
 def test_divergence_raises_and_keeps_the_last_good_model():
-    with pytest.raises(ru.TrainingDiverged, match=r"the loss became non-finite at step (\d+)") as info:
-        ru.train_char_model(
+    with pytest.raises(ct.TrainingDiverged, match=r"the loss became non-finite at step (\d+)") as info:
+        ct.train_char_model(
             TINY, n_a=8, seq_len=5, batch_size=2, steps=50, optimizer="sgd", lr=1e38, clip_norm=None
         )
     assert isinstance(info.value, ValueError)
@@ -170,7 +171,7 @@ def test_divergence_raises_and_keeps_the_last_good_model():
 
 @pytest.fixture(scope="module")
 def model():
-    return ru.train_char_model(TINY, n_a=24, seq_len=16, batch_size=8, lr=1e-2, steps=40, seed=2)[0]
+    return ct.train_char_model(TINY, n_a=24, seq_len=16, batch_size=8, lr=1e-2, steps=40, seed=2)[0]
 
 
 def test_loss_matches_the_reference_over_one_continuous_stream(model):
@@ -210,7 +211,7 @@ def test_sampling_is_reproducible_and_respects_temperature_and_prefix(model):
 def test_save_and_load_round_trip_exactly(model, tmp_path):
     path = tmp_path / "model.npz"
     model.save(path)
-    loaded = ru.load_char_model(path)
+    loaded = ct.load_char_model(path)
     assert loaded.vocab.chars == model.vocab.chars
     for k in model.params:
         assert loaded.params[k].dtype == model.params[k].dtype
@@ -240,7 +241,7 @@ def test_load_refuses_files_that_are_not_models(tmp_path):
     path = tmp_path / "other.npz"
     np.savez(path, Waa=np.zeros((2, 2)))
     with pytest.raises(ValueError, match=r"is not a saved CharModel: missing \['Wax'"):
-        ru.load_char_model(path)
+        ct.load_char_model(path)
 
 
 # ---------------------------------------------------------------------------
@@ -269,15 +270,15 @@ def test_load_refuses_files_that_are_not_models(tmp_path):
 def test_train_char_model_rejects_bad_input(text, kwargs, message):
     args = {"steps": 1} | kwargs
     with pytest.raises(ValueError, match=message):
-        ru.train_char_model(text, **args)
+        ct.train_char_model(text, **args)
 
 
 def test_fast_loss_and_grads_rejects_bad_ids():
     params = ru.init_params(4, 3, 4, np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"x_ids must hold ids in \[0, 4\); got \[4\]"):
-        ru.fast_loss_and_grads(params, np.array([[0, 4]]), np.array([[0, 1]]), np.zeros((3, 1)))
+        ct.fast_loss_and_grads(params, np.array([[0, 4]]), np.array([[0, 1]]), np.zeros((3, 1)))
     with pytest.raises(ValueError, match=r"y_ids must have shape \(m, T_x\) = \(1, 2\); got \(1, 3\)"):
-        ru.fast_loss_and_grads(params, np.array([[0, 1]]), np.array([[0, 1, 2]]), np.zeros((3, 1)))
+        ct.fast_loss_and_grads(params, np.array([[0, 1]]), np.array([[0, 1, 2]]), np.zeros((3, 1)))
 
 
 # ---------------------------------------------------------------------------
@@ -303,19 +304,19 @@ def test_command_line_trains_saves_and_samples(tmp_path, capsys):
         "--save",
         str(saved),
     ]
-    assert ru.main(args) == 0
+    assert ct.main(args) == 0
     out = capsys.readouterr().out
     assert "5 steps" in out and "held-out loss" in out and saved.exists()
-    assert ru.main(["sample", str(saved), "--n", "40", "--seed", "1"]) == 0
+    assert ct.main(["sample", str(saved), "--n", "40", "--seed", "1"]) == 0
     first = capsys.readouterr().out
-    assert ru.main(["sample", str(saved), "--n", "40", "--seed", "1"]) == 0
+    assert ct.main(["sample", str(saved), "--n", "40", "--seed", "1"]) == 0
     assert capsys.readouterr().out == first and len(first) == 41
     names = tmp_path / "names.txt"
     names.write_text(
         "".join(f"{a}{b}{c}\n" for a in "abcdefgh" for b in "aeiou" for c in "xyz"), encoding="utf-8"
     )
     assert (
-        ru.main(
+        ct.main(
             [
                 "train",
                 str(names),
@@ -335,5 +336,5 @@ def test_command_line_trains_saves_and_samples(tmp_path, capsys):
         == 0
     )
     assert "held-out loss" in capsys.readouterr().out
-    assert ru.main(["sample", str(tmp_path / "missing.npz")]) == 2
+    assert ct.main(["sample", str(tmp_path / "missing.npz")]) == 2
     assert "error:" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = ["rnn_utils.py", "tests", "scripts", "notebooks"]
+TARGETS = ["rnn_utils.py", "char_trainer.py", "tests", "scripts", "notebooks"]
 
 
 @pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["check", "format"])
