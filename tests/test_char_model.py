@@ -2,6 +2,7 @@
 implementation, learning, sampling, saving, interruption and bad input."""
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -595,3 +596,122 @@ def test_load_says_plainly_what_is_wrong_with_a_file(model, tmp_path, capsys, ca
         == 2
     )
     assert str(path) in capsys.readouterr().err and not (tmp_path / "o.npz").exists()
+
+
+# ---------------------------------------------------------------------------
+# Command line: nothing lost, nothing overwritten, plain errors
+# ---------------------------------------------------------------------------
+
+
+def _corpus(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TINY, encoding="utf-8")
+    return corpus
+
+
+SMALL = ["--n-a", "16", "--seq-len", "10", "--batch-size", "4"]
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        (
+            "missing/dir/m.npz",
+            r"cannot write the model to \S*missing/dir/m.npz: the folder \S*missing/dir does not exist",
+        ),
+        ("a_file/m.npz", r"cannot write the model to \S*a_file/m.npz: \S*a_file is not a folder"),
+        ("a_folder", r"cannot write the model to \S*a_folder: it is a folder; give a file name such as"),
+    ],
+)
+def test_a_bad_save_path_is_refused_before_training(tmp_path, capsys, monkeypatch, target, message):
+    (tmp_path / "a_file").write_text("keep me", encoding="utf-8")
+    (tmp_path / "a_folder").mkdir()
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started before the save path was checked")
+
+    monkeypatch.setattr(ct, "train_char_model", no_training)
+    corpus = _corpus(tmp_path)
+    assert ct.main(["train", str(corpus), "--steps", "5", *SMALL, "--save", str(tmp_path / target)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and re.search(message, err), err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == sorted([*before, "corpus.txt"])
+    assert (tmp_path / "a_file").read_text(encoding="utf-8") == "keep me"
+    with pytest.raises(ValueError, match=message):  # save() itself says the same
+        ct.CharModel(ru.CharVocab("ab"), ru.init_params(2, 3, 2, np.random.default_rng(0))).save(
+            tmp_path / target
+        )
+
+
+def test_a_diverging_run_leaves_the_saved_file_untouched(tmp_path, capsys):
+    corpus, saved = _corpus(tmp_path), tmp_path / "m.npz"
+    assert ct.main(["train", str(corpus), "--steps", "5", *SMALL, "--save", str(saved)]) == 0
+    before = saved.read_bytes()
+    capsys.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy overflow warning may leak out
+        code = ct.main(
+            [
+                "train",
+                str(corpus),
+                "--steps",
+                "50",
+                *SMALL,
+                "--lr",
+                "1e9",
+                "--eval-every",
+                "1000",
+                "--save",
+                str(saved),
+            ]
+        )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert re.search(r"error: training diverged at step \d: the training loss exploded to \S+ nats/char", err)
+    assert f"nothing was saved ({saved} is as it was)" in err and "try a lower --lr" in err
+    assert saved.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt", "m.npz"]
+
+
+def test_command_line_keeps_the_best_model_and_resumes(tmp_path, capsys):
+    names = tmp_path / "names.txt"
+    names.write_text(NAMES, encoding="utf-8")
+    saved = tmp_path / "m.npz"
+    args = ["train", str(names), "--steps", "200", "--n-a", "48", "--seq-len", "10", "--batch-size", "4"]
+    args += ["--lr", "0.03", "--eval-every", "10", "--patience", "4", "--save", str(saved)]
+    assert ct.main(args) == 0
+    out = capsys.readouterr().out
+    found = re.search(r"held-out loss (\S+) nats/char .* at step (\d+), the best of (\d+) scores", out)
+    assert found and "that model is saved" in out
+    model = ct.load_char_model(saved)
+    assert model.train_state["step"] == int(found.group(2))
+    assert "stopped early: no better held-out loss in the last 4 scores" in out
+    # resume: the run goes on from the saved step, with its optimizer
+    resumed = tmp_path / "r.npz"
+    assert (
+        ct.main([*args[:2], "--steps", "10", *args[6:10], "--resume", str(saved), "--save", str(resumed)])
+        == 0
+    )
+    assert "resuming from" in capsys.readouterr().err
+    assert ct.load_char_model(resumed).train_state["step"] in range(
+        int(found.group(2)), int(found.group(2)) + 11
+    )
+    assert (
+        ct.main(
+            [
+                *args[:2],
+                "--steps",
+                "1",
+                "--n-a",
+                "8",
+                *args[6:10],
+                "--resume",
+                str(saved),
+                "--save",
+                str(resumed),
+            ]
+        )
+        == 2
+    )
+    assert "n_a must be the resumed model's n_a = 48" in capsys.readouterr().err
