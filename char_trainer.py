@@ -35,7 +35,11 @@ __all__ = [
     "fast_loss_and_grads",
     "CharModel",
     "load_char_model",
+    "ModelFileError",
+    "check_save_path",
     "TrainingDiverged",
+    "EXPLODING_LOSS_FACTOR",
+    "cut_streams",
     "train_char_model",
     "main",
 ]
@@ -293,6 +297,9 @@ class CharModel:
             )
         self.vocab = vocab
         self.params = p
+        # What resuming needs besides the weights (optimizer moments, step
+        # count, place in the data); set by train_char_model, None otherwise.
+        self.train_state = None
 
     @property
     def n_a(self):
@@ -382,17 +389,29 @@ class CharModel:
             h = np.tanh(WaxT[i] + ba + h @ WaaT)
         return prefix + "".join(out)
 
-    def save(self, path):
+    def save(self, path, *, with_train_state=True):
         """Write the model to a ``.npz`` file, atomically: the file appears
-        complete or not at all, even if writing is interrupted."""
+        complete or not at all, even if writing is interrupted.
+
+        The file holds the parameters and the vocabulary (model format 1). If
+        the model carries a :attr:`train_state` (the models that
+        :func:`train_char_model` returns do) and ``with_train_state`` is true,
+        the file holds that too (model format 2), so that
+        ``train_char_model(text, resume=path)`` continues the run where it
+        stopped. The target is checked first (see :func:`check_save_path`).
+        """
         import os
         import tempfile
 
-        path = Path(path)
+        path = check_save_path(path)
         arrays = dict(self.params)
         arrays["chars"] = np.array([ord(c) for c in self.vocab.chars], dtype=np.int32)
-        arrays["format"] = np.array([_MODEL_FORMAT], dtype=np.int32)
-        fd, tmp = tempfile.mkstemp(dir=path.resolve().parent, prefix=path.name, suffix=".tmp")
+        model_format = 1
+        if with_train_state and self.train_state is not None:
+            arrays.update(_train_state_to_arrays(self.train_state))
+            model_format = 2
+        arrays["format"] = np.array([model_format], dtype=np.int32)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
@@ -404,27 +423,193 @@ class CharModel:
             raise
 
 
-_MODEL_FORMAT = 1
+# Format 1: parameters, "chars" and "format". Format 2 adds the training state
+# (the "state_*" arrays below). Files without a training state are still
+# written as format 1, so that older code reads them.
+_MODEL_FORMAT = 2
+_STATE_META = "state_meta"  # a JSON string: optimizer, step, data position, rng state
+_STATE_ARRAYS = ("state_a", *(f"state_m{k}_{name}" for k in (1, 2) for name in _PARAM_LABELS))
+
+
+def check_save_path(path):
+    """Check, before any training, that a model can be written to ``path``.
+
+    Its folder must exist, be a folder and be writable (a scratch file is
+    created there and removed again), and ``path`` itself must not be a
+    folder. Returns ``path`` as a ``Path``; raises ``ValueError`` saying which
+    check failed.
+    """
+    import os
+    import tempfile
+
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(
+            f"cannot write the model to {path}: it is a folder; give a file name such as {path / 'model.npz'}"
+        )
+    folder = path.parent
+    if not folder.exists():
+        raise ValueError(f"cannot write the model to {path}: the folder {folder} does not exist")
+    if not folder.is_dir():
+        raise ValueError(f"cannot write the model to {path}: {folder} is not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=path.name, suffix=".tmp")
+    except OSError as exc:
+        raise ValueError(
+            f"cannot write the model to {path}: the folder {folder} is not writable ({exc.strerror})"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
+def _train_state_to_arrays(state):
+    """A training state (see :func:`train_char_model`) as ``.npz`` arrays."""
+    import json
+
+    arrays = {"state_a": state["a"]}
+    for k in (1, 2):
+        for name in _PARAM_LABELS:
+            arrays[f"state_m{k}_{name}"] = state[f"m{k}"][name]
+    meta = {key: state[key] for key in ("optimizer", "step", "rng", "offset", "chunk", "data")}
+    arrays[_STATE_META] = np.array(json.dumps(meta))
+    return arrays
+
+
+class ModelFileError(ValueError):
+    """A file that :func:`load_char_model` cannot read as a model. The message
+    names the file and says what is wrong with it."""
 
 
 def load_char_model(path):
-    """Read a model written by :meth:`CharModel.save` (no pickles are loaded)."""
-    with np.load(path, allow_pickle=False) as f:
-        missing = [k for k in (*_PARAM_LABELS, "chars", "format") if k not in f.files]
-        if missing:
-            raise ValueError(f"{path} is not a saved CharModel: missing {missing}")
-        if int(f["format"][0]) != _MODEL_FORMAT:
-            raise ValueError(
-                f"{path} has model format {int(f['format'][0])}; this code reads format {_MODEL_FORMAT}"
+    """Read a model written by :meth:`CharModel.save` (no pickles are loaded).
+
+    Reads model formats 1 (parameters and vocabulary) and 2 (also the
+    training state, put in the model's ``train_state``). Anything else, a
+    missing file, a file that is not a ``.npz`` archive, a damaged archive, a
+    missing array, shapes that do not agree with each other and with the
+    vocabulary, a format newer than this code, raises :class:`ModelFileError`
+    (a ``ValueError``) naming the file.
+    """
+    import json
+
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"cannot read a model from {path}: no such file")
+    if path.is_dir():
+        raise ModelFileError(f"cannot read a model from {path}: it is a folder")
+
+    def not_a_model(why):
+        return ModelFileError(
+            f"{path} is not a model written by `python -m char_trainer train` (CharModel.save): {why}"
+        )
+
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic == b"\x93NUMPY":
+        raise not_a_model("it is a single .npy array, not a .npz archive of arrays")
+    if not magic.startswith(b"PK\x03\x04"):
+        raise not_a_model("it is not a .npz archive")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as exc:  # BadZipFile, EOFError, zlib.error, ValueError: all mean a damaged file
+        raise not_a_model(f"the archive is damaged or truncated ({type(exc).__name__}: {exc})") from None
+
+    if "format" not in arrays:
+        raise not_a_model(f"it has no 'format' array; it has {sorted(arrays)}")
+    fmt = arrays["format"]
+    if fmt.shape != (1,) or not np.issubdtype(fmt.dtype, np.integer) or fmt[0] < 1:
+        raise not_a_model(f"its 'format' must be one positive integer; got {fmt!r}")
+    fmt = int(fmt[0])
+    if fmt > _MODEL_FORMAT:
+        raise ModelFileError(
+            f"{path} has model format {fmt}; this code reads formats 1 to {_MODEL_FORMAT} "
+            "(a newer char_trainer wrote it)"
+        )
+    needed = [*_PARAM_LABELS, "chars"] + ([*_STATE_ARRAYS, _STATE_META] if fmt == 2 else [])
+    missing = [k for k in needed if k not in arrays]
+    if missing:
+        raise not_a_model(f"it is format {fmt} but lacks the arrays {missing}")
+    chars = arrays["chars"]
+    if (
+        chars.ndim != 1
+        or chars.size == 0
+        or not np.issubdtype(chars.dtype, np.integer)
+        or np.any(np.diff(chars) <= 0)
+        or chars.min() < 0
+        or chars.max() > 0x10FFFF
+    ):
+        raise not_a_model(
+            f"'chars' must be sorted distinct character codes, shape (n_x,); got shape {chars.shape}, "
+            f"dtype {chars.dtype}"
+        )
+    n_x = len(chars)
+    for k in _PARAM_LABELS:
+        if arrays[k].dtype not in (np.float32, np.float64):
+            raise not_a_model(f"{k} must hold float32 or float64 numbers; got dtype {arrays[k].dtype}")
+    if arrays["Waa"].ndim != 2 or arrays["Waa"].shape[0] != arrays["Waa"].shape[1]:
+        raise not_a_model(f"Waa must be square, (n_a, n_a); got shape {arrays['Waa'].shape}")
+    n_a = arrays["Waa"].shape[0]
+    sizes = {"n_a": n_a, "n_x": n_x, "n_y": n_x, "1": 1}
+    for k, labels in _PARAM_LABELS.items():
+        expected = tuple(sizes[lab] for lab in labels)
+        if arrays[k].shape != expected:
+            raise not_a_model(
+                f"{k} has shape {arrays[k].shape}; expected ({', '.join(labels)}) = {expected}, "
+                f"from n_a = {n_a} (Waa) and the {n_x} characters of 'chars'"
             )
-        params = {k: f[k] for k in _PARAM_LABELS}
-        vocab = CharVocab("".join(chr(c) for c in f["chars"].tolist()))
-    return CharModel(vocab, params)
+        if not np.all(np.isfinite(arrays[k])):
+            raise not_a_model(f"{k} holds non-finite numbers")
+    params = {k: arrays[k] for k in _PARAM_LABELS}
+    model = CharModel(CharVocab("".join(chr(c) for c in chars.tolist())), params)
+    if fmt == 2:
+        try:
+            meta = json.loads(str(arrays[_STATE_META][()]))
+            state = _check_train_state(meta, arrays, params)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise not_a_model(f"its training state is damaged ({type(exc).__name__}: {exc})") from None
+        model.train_state = state
+    return model
+
+
+def _check_train_state(meta, arrays, params):
+    """The training state of a format-2 file, checked; raises on any mismatch."""
+    state = {"m1": {}, "m2": {}}
+    _check_choice("optimizer", meta["optimizer"], {"adam", "adagrad", "sgd"})
+    for key in ("step", "chunk"):
+        if not isinstance(meta[key], int) or meta[key] < 0:
+            raise ValueError(f"{key} must be a non-negative integer; got {meta[key]!r}")
+    if meta["offset"] is not None and (not isinstance(meta["offset"], int) or meta["offset"] < 0):
+        raise ValueError(f"offset must be null or a non-negative integer; got {meta['offset']!r}")
+    np.random.default_rng().bit_generator.state = meta["rng"]  # raises if it is not a PCG64 state
+    for k in (1, 2):
+        for name in _PARAM_LABELS:
+            moment = arrays[f"state_m{k}_{name}"]
+            if moment.shape != params[name].shape:
+                raise ValueError(
+                    f"state_m{k}_{name} has shape {moment.shape}; expected {params[name].shape}, as {name}"
+                )
+            state[f"m{k}"][name] = moment
+    a = arrays["state_a"]
+    n_a = params["Waa"].shape[0]
+    if a.ndim != 2 or a.shape[0] != n_a:
+        raise ValueError(f"state_a has shape {a.shape}; expected (n_a, batch_size) with n_a = {n_a}")
+    state["a"] = a
+    state.update((key, meta[key]) for key in ("optimizer", "step", "rng", "offset", "chunk", "data"))
+    return state
 
 
 class TrainingDiverged(ValueError):
-    """The loss became non-finite. ``model`` holds the parameters of the last
-    step whose loss was finite, ``history`` the losses up to there."""
+    """Training stopped because the training loss became non-finite, or
+    exploded (see ``explode_factor`` in :func:`train_char_model`).
+
+    ``model`` is the model that training would have returned had it stopped
+    just before: the last model whose loss was fine (or, with
+    ``keep_best=True``, the best by held-out loss so far); ``history`` holds
+    the losses up to there, with ``model_step`` saying which step ``model``
+    is from.
+    """
 
     def __init__(self, message, model, history):
         super().__init__(message)
@@ -454,7 +639,9 @@ class _Progress:
         if mode == "lines" and steps:
             self.marks = {-(-k * steps // 10) for k in range(1, 11)}  # ceil(k steps / 10)
 
-    def update(self, step, elapsed, chars, loss, val_loss, force=False):
+    def update(self, step, elapsed, chars, loss, val_loss, best=None, eval_cost=None, force=False):
+        """``best``: (step, held-out loss) of the best model so far, shown if
+        given; ``eval_cost``: seconds the last held-out score took (bar only)."""
         if not self.mode or (force and step == self.last_step):
             return
         if self.marks is not None:
@@ -475,6 +662,10 @@ class _Progress:
         text = f"step {step:>6}  loss {loss:.3f}"
         if val_loss is not None:
             text += f"  val {val_loss:.3f}"
+        if best is not None:
+            text += f"  best {best[1]:.3f} @{best[0]}"
+        if eval_cost is not None and self.mode == "bar":
+            text += f" (scoring {eval_cost:.2f} s)"
         if self.marks is None:
             rate = chars / elapsed if elapsed > 0 else 0.0
             text += f"  {rate / 1e3:6.0f}k chars/s  {elapsed:5.0f} s"
@@ -499,10 +690,262 @@ def _blas_threads(threads):
     return threadpool_limits(limits=threads, user_api="blas")
 
 
+def cut_streams(ids, batch_size, seq_len, offset):
+    """Cut a text into ``batch_size`` contiguous streams, read side by side.
+
+    The first ``offset`` ids are skipped; then the longest stretch that gives
+    every stream a whole number of ``seq_len``-character chunks is cut into
+    ``batch_size`` equal pieces, one after the other in the text. Stream ``i``
+    is ``ids[offset + i * span : offset + (i + 1) * span]``, and its targets
+    are the same ids shifted by one (so the last target of a stream is the
+    first input of the next). Chunk ``k`` of a pass is the columns
+    ``k * seq_len`` to ``(k + 1) * seq_len`` of both arrays.
+
+    Args:
+        ids: int array ``(n,)``, the text's ids.
+        batch_size: ``m``, the number of streams.
+        seq_len: ``T_x``, the characters per chunk.
+        offset: ids to skip, ``0 <= offset`` (the trainer draws it in
+            ``[0, seq_len)`` for each pass).
+
+    Returns:
+        inputs, targets: int arrays ``(batch_size, span)`` with
+        ``span = n_chunks * seq_len`` and
+        ``n_chunks = (n - 1 - offset) // batch_size // seq_len``;
+        ``targets[i, t]`` is the id after ``inputs[i, t]`` in the text.
+    """
+    ids = np.asarray(ids)
+    if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
+        raise ValueError(f"ids must be a 1-D integer array (n,); got shape {ids.shape}, dtype {ids.dtype}")
+    _check_positive_int("batch_size", batch_size)
+    _check_positive_int("seq_len", seq_len)
+    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
+        raise ValueError(f"offset must be a non-negative integer; got {offset!r}")
+    n_chunks = (len(ids) - 1 - offset) // batch_size // seq_len
+    if n_chunks < 1:
+        raise ValueError(
+            f"ids of length {len(ids)} after offset = {offset} must give each of the batch_size = "
+            f"{batch_size} streams at least seq_len = {seq_len} characters; got fewer"
+        )
+    span = n_chunks * seq_len
+    streams = ids[offset : offset + batch_size * span + 1]
+    return streams[:-1].reshape(batch_size, span), streams[1:].reshape(batch_size, span)
+
+
+EXPLODING_LOSS_FACTOR = 3.0
+"""The command line's divergence limit: a training loss above
+``EXPLODING_LOSS_FACTOR * ln V`` nats per character stops training.
+
+``ln V`` is the loss of uniform guessing among the ``V`` characters, where
+every fresh model starts (its small random weights give nearly uniform
+outputs), and a healthy run only goes down from there: Adam at learning rates
+up to 0.1 on the course's corpora stays below 2 ln V at its worst step. A
+loss of 3 ln V means the model gives the right character, on average, the
+probability ``V**-3``: far worse than guessing, so nothing can be lost by
+stopping. :func:`train_char_model` applies it only when asked
+(``explode_factor=``); by default it stops only on a non-finite loss, because
+notebook 5 shows SGD blowing up to about 15 ln V on purpose.
+"""
+
+# eval_every="auto": score the held-out text once the training time since the
+# last evaluation is at least this many times what that evaluation took (so
+# scoring costs at most about a tenth of the run), and at least this often.
+_AUTO_EVAL_RATIO = 10.0
+_AUTO_EVAL_MIN_SECONDS = 0.5
+
+
+class _Optimizer:
+    """Adam, Adagrad or SGD, updating one flat parameter buffer in place.
+
+    ``step`` counts the updates since the run began, resumed runs included:
+    Adam's bias correction depends on it. ``moment1`` and ``moment2`` are
+    Adam's ``m`` and ``v``; Adagrad keeps its running sum of squares in
+    ``moment2``; SGD uses neither.
+    """
+
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+
+    def __init__(self, name, lr, flat):
+        self.name, self.lr, self.step = name, lr, 0
+        self.moment1, self.moment2, self.scratch = (np.zeros_like(flat) for _ in range(3))
+
+    def update(self, flat, gflat):
+        beta1, beta2, eps, lr, scratch = self.beta1, self.beta2, self.eps, self.lr, self.scratch
+        self.step += 1
+        if self.name == "adam":
+            self.moment1 *= beta1
+            self.moment1 += (1 - beta1) * gflat
+            self.moment2 *= beta2
+            np.multiply(gflat, gflat, out=scratch)
+            self.moment2 += (1 - beta2) * scratch
+            step_size = lr * np.sqrt(1 - beta2**self.step) / (1 - beta1**self.step)
+            np.sqrt(self.moment2, out=scratch)
+            scratch += eps
+            np.divide(self.moment1, scratch, out=scratch)
+            scratch *= step_size
+            flat -= scratch
+        elif self.name == "adagrad":
+            np.multiply(gflat, gflat, out=scratch)
+            self.moment2 += scratch
+            np.sqrt(self.moment2, out=scratch)
+            scratch += eps
+            np.divide(gflat, scratch, out=scratch)
+            scratch *= lr
+            flat -= scratch
+        else:
+            flat -= lr * gflat
+
+
+class _StreamReader:
+    """Serves the trainer's chunks, pass after pass.
+
+    Each pass starts at an offset in ``[0, seq_len)`` drawn from ``rng``, cuts
+    the text with :func:`cut_streams` and zeroes the carried hidden state
+    ``h`` ``(batch_size, n_a)`` in place. ``offset`` (None before the first
+    pass) and ``chunk`` (the next chunk's index) say where reading stands.
+    """
+
+    def __init__(self, ids, batch_size, seq_len, rng, h):
+        self.ids, self.batch_size, self.seq_len, self.rng, self.h = ids, batch_size, seq_len, rng, h
+        self.offset, self.chunk, self.chunks = None, 0, 0
+
+    def start_at(self, offset, chunk):
+        """Continue a pass that began at ``offset`` with chunk ``chunk`` (resuming)."""
+        self.offset, self.chunk = offset, chunk
+        self.inputs, self.targets = cut_streams(self.ids, self.batch_size, self.seq_len, offset)
+        self.chunks = self.inputs.shape[1] // self.seq_len
+
+    def next_chunk(self):
+        """Input and target ids ``(seq_len, batch_size)`` (time-major) of the next chunk."""
+        if self.offset is None or self.chunk == self.chunks:
+            # A new pass: random offset, fresh streams, zero state.
+            self.start_at(int(self.rng.integers(0, self.seq_len)), 0)
+            self.h[...] = 0
+        cols = slice(self.chunk * self.seq_len, (self.chunk + 1) * self.seq_len)
+        self.chunk += 1
+        return self.inputs[:, cols].T, self.targets[:, cols].T
+
+
+class _HeldOut:
+    """Scores the held-out text during training and remembers the best score.
+
+    With ``keep_best`` it keeps a copy of the best parameters and of the
+    training state that goes with them; ``since_best`` counts the evaluations
+    since the last new best, for ``patience``.
+    """
+
+    def __init__(self, val_text, eval_every, keep_best, patience, history):
+        self.val_text, self.eval_every, self.keep_best, self.patience = (
+            val_text,
+            eval_every,
+            keep_best,
+            patience,
+        )
+        self.history = history
+        self.seconds = 0.0  # total time spent scoring, left out of the throughput
+        self.last_cost, self.train_seconds_at_last = 0.0, 0.0
+        self.best_step, self.best_loss, self.best_flat, self.best_state = None, np.inf, None, None
+        self.since_best = 0
+
+    def due(self, step, steps, train_seconds):
+        if self.val_text is None:
+            return False
+        if self.eval_every == "auto":
+            wait = max(_AUTO_EVAL_MIN_SECONDS, _AUTO_EVAL_RATIO * self.last_cost)
+            return train_seconds - self.train_seconds_at_last >= wait
+        return step % self.eval_every == 0 or step == steps
+
+    def score(self, step, model, flat, train_seconds, capture_state):
+        import time
+
+        t0 = time.perf_counter()
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # a diverging model scores inf
+            loss = model.loss(self.val_text)
+        self.last_cost = time.perf_counter() - t0
+        self.seconds += self.last_cost
+        self.train_seconds_at_last = train_seconds
+        self.history["val_step"].append(step)
+        self.history["val_loss"].append(loss)
+        if loss < self.best_loss:
+            self.best_step, self.best_loss, self.since_best = step, loss, 0
+            if self.keep_best:
+                self.best_flat, self.best_state = flat.copy(), capture_state()
+        else:
+            self.since_best += 1
+
+    @property
+    def out_of_patience(self):
+        return self.patience is not None and self.since_best >= self.patience
+
+
+def _resume_source(resume):
+    """``(model, train_state)`` to start from: ``(None, None)`` for a fresh run."""
+    import os
+
+    if resume is None:
+        return None, None
+    if isinstance(resume, (str, os.PathLike)):
+        resume = load_char_model(resume)
+    if not isinstance(resume, CharModel):
+        raise ValueError(
+            f"resume must be a CharModel, a path to a saved one, or None; got {type(resume).__name__}"
+        )
+    return resume, resume.train_state
+
+
+def _settle_settings(start, state, n_a, optimizer, dtype):
+    """``n_a``, the optimizer and the dtype: given, or taken from the model resumed."""
+    if start is None:
+        return (100 if n_a is None else n_a), (optimizer or "adam"), np.dtype(dtype or np.float32)
+    if n_a is not None and n_a != start.n_a:
+        raise ValueError(
+            f"n_a must be the resumed model's n_a = {start.n_a} (or None); got {n_a!r}: "
+            "the weights of one size cannot continue at another"
+        )
+    saved = state["optimizer"] if state is not None else None
+    if optimizer is not None and saved is not None and optimizer != saved:
+        raise ValueError(
+            f"optimizer must be the resumed run's {saved!r} (or None), whose moments were saved; got "
+            f"{optimizer!r}. To switch, resume from the weights only: model.train_state = None"
+        )
+    return start.n_a, (optimizer or saved or "adam"), np.dtype(dtype or start.params["Waa"].dtype)
+
+
+def _check_training_text(text, val_text, vocab, resuming, seq_len, batch_size):
+    """Check the texts against the vocabulary and the batch shape; return the text's ids."""
+    if len(text) < seq_len + 1:
+        raise ValueError(
+            f"text must be longer than one sequence (seq_len + 1 = {seq_len + 1} characters); got {len(text)}"
+        )
+    source = "the resumed model's vocabulary" if resuming else "text"
+    unknown = sorted(set(text) - vocab.char_to_id.keys())
+    if unknown:
+        raise ValueError(
+            f"text has characters that {source} lacks: {unknown!r}; it has {''.join(vocab.chars)!r}"
+        )
+    if val_text is not None:
+        if not isinstance(val_text, str) or len(val_text) < 2:
+            raise ValueError(f"val_text must be a str of at least 2 characters; got {val_text!r:.40}")
+        unknown = sorted(set(val_text) - vocab.char_to_id.keys())
+        if unknown:
+            raise ValueError(f"val_text has characters that {source} does not: {unknown!r}")
+    ids = vocab.encode(text)
+    # Each pass skips up to seq_len - 1 characters first, and must still give
+    # every stream at least one chunk.
+    stream_len = (len(ids) - seq_len) // batch_size
+    if stream_len < seq_len:
+        raise ValueError(
+            f"text of {len(text)} characters gives each of the batch_size = {batch_size} "
+            f"streams {stream_len} characters (after an offset of up to seq_len - 1), "
+            f"fewer than seq_len = {seq_len}; use a smaller batch_size or seq_len"
+        )
+    return ids
+
+
 def train_char_model(
     text,
     *,
-    n_a=100,
+    n_a=None,
     seq_len=50,
     batch_size=64,
     lr=3e-3,
@@ -510,10 +953,14 @@ def train_char_model(
     seconds=None,
     seed=0,
     val_text=None,
-    optimizer="adam",
+    optimizer=None,
     clip_norm=5.0,
     eval_every=200,
-    dtype=np.float32,
+    keep_best=False,
+    patience=None,
+    explode_factor=None,
+    resume=None,
+    dtype=None,
     threads=2,
     progress=False,
     callback=None,
@@ -521,48 +968,89 @@ def train_char_model(
     """Train a character-level RNN language model on ``text``.
 
     The text is cut into ``batch_size`` contiguous streams that are read side
-    by side, ``seq_len`` characters at a time (truncated BPTT): the hidden
-    state is carried from one chunk to the next, the gradient is cut between
-    them. Each pass over the text starts at a random offset with a fresh zero
-    state. The gradient's global norm is clipped to ``clip_norm``.
+    by side, ``seq_len`` characters at a time (truncated BPTT; see
+    :func:`cut_streams`): the hidden state is carried from one chunk to the
+    next, the gradient is cut between them. Each pass over the text starts at
+    a random offset with a fresh zero state. The gradient's global norm is
+    clipped to ``clip_norm``.
 
     Args:
         text: the training corpus.
-        n_a: hidden units. seq_len: steps per chunk. batch_size: streams.
+        n_a: hidden units (default 100; when resuming, the model's).
+        seq_len: steps per chunk. batch_size: streams.
         lr: learning rate.
         steps: stop after this many updates; seconds: stop after this much
             wall time; give one or both (training stops at the first reached).
-        seed: seeds the initial weights and the offsets.
+            Both count this call only, not the run resumed.
+        seed: seeds the initial weights and the offsets (when resuming from a
+            saved training state, its random generator is used instead).
         val_text: held-out text, scored with :meth:`CharModel.loss` every
-            ``eval_every`` steps and at the end. Its characters must appear
-            in ``text``.
-        optimizer: ``"adam"``, ``"adagrad"`` or ``"sgd"``.
+            ``eval_every`` steps and at the end. Its characters must be in the
+            vocabulary.
+        optimizer: ``"adam"`` (default), ``"adagrad"`` or ``"sgd"``; when
+            resuming, the saved run's (another one is refused).
         clip_norm: maximum global gradient norm, or None for no clipping.
-        dtype: ``np.float32`` (fast) or ``np.float64``.
+        eval_every: score ``val_text`` every this many steps; or ``"auto"``:
+            whenever the training time since the last score is 10 times what
+            that score took, and at least 0.5 s (scoring then costs at most
+            about a tenth of the run, whatever the sizes; the command line's
+            default).
+        keep_best: return the model with the best held-out loss among those
+            scored (a model scored at step 0 included) instead of the last
+            one. Needs ``val_text``.
+        patience: stop after this many scores in a row without a new best
+            held-out loss; None (default) never stops early. Needs
+            ``val_text``.
+        explode_factor: None (default) stops only on a non-finite training
+            loss; a number ``k > 1`` also stops on a training loss above
+            ``k ln V`` (see :data:`EXPLODING_LOSS_FACTOR`, the command line's
+            choice).
+        resume: a :class:`CharModel`, or the path of a saved one, to continue
+            training: its weights, its vocabulary (``text`` must use only its
+            characters) and, if it carries a ``train_state``, the optimizer's
+            moments and step count, the random generator and, on the same
+            text with the same ``batch_size`` and ``seq_len``, the place in
+            the pass and the carried hidden state. Training ``2N`` steps then
+            equals training ``N``, saving, and resuming for ``N`` (same
+            ``threads``). ``n_a``, ``optimizer`` and ``dtype`` default to the
+            model's.
+        dtype: ``np.float32`` (default, fast) or ``np.float64``.
         threads: CPU threads. The batch is split into this many groups of
             streams, computed side by side, each with single-threaded BLAS
             (see ``_SplitStep``). The result depends on ``threads`` (the
             split changes the rounding), not on how many cores there are.
         progress: False; True for a line at each tenth of the run (step
             and losses, the same lines for the same run); or ``"bar"`` for
-            one redrawn line on stderr with speed and time (terminals).
+            one redrawn line on stderr with speed, time, the best held-out
+            loss and what scoring it costs (terminals).
         callback: optional ``callback(step, loss)`` called after each update.
 
     Returns:
-        model: a :class:`CharModel`.
+        model: a :class:`CharModel`, with a ``train_state`` (see
+            :meth:`CharModel.save`) to resume from.
         history: dict with ``train_loss`` (mean nats per character at each
             step), ``val_step`` and ``val_loss``, ``steps``, ``seconds``,
-            ``chars`` (characters processed), ``chars_per_second`` and
-            ``interrupted``.
+            ``chars`` (characters processed), ``chars_per_second`` (training
+            only: scoring time is left out), ``interrupted``,
+            ``stopped_early`` (patience ran out), ``model_step`` (the step the
+            returned model is from), ``resumed_from_step`` (updates done
+            before this call) and, if ``val_text`` was scored,
+            ``best_step`` and ``best_val_loss``. Steps count from the start
+            of this call.
 
     Pressing Ctrl-C (or Jupyter's stop button) ends training early and keeps
-    the model trained so far. A non-finite loss raises
-    :class:`TrainingDiverged` (a ``ValueError``) carrying the last good model.
+    the model trained so far. A non-finite (or, with ``explode_factor``,
+    exploding) loss raises :class:`TrainingDiverged` (a ``ValueError``)
+    carrying the model training would have returned just before.
     """
+    import hashlib
+    import math
     import time
 
     if not isinstance(text, str) or not text:
         raise ValueError(f"text must be a non-empty str; got {text!r:.40}")
+    start, state = _resume_source(resume)
+    n_a, optimizer, dtype = _settle_settings(start, state, n_a, optimizer, dtype)
     for name, value in (("n_a", n_a), ("seq_len", seq_len), ("batch_size", batch_size)):
         _check_positive_int(name, value)
     if steps is None and seconds is None:
@@ -576,136 +1064,140 @@ def train_char_model(
     _check_choice("optimizer", optimizer, {"adam", "adagrad", "sgd"})
     if clip_norm is not None and not (np.isfinite(clip_norm) and clip_norm > 0):
         raise ValueError(f"clip_norm must be a positive number or None; got {clip_norm!r}")
-    _check_positive_int("eval_every", eval_every)
+    if eval_every != "auto":
+        _check_positive_int("eval_every", eval_every)
+    if keep_best not in (True, False):
+        raise ValueError(f"keep_best must be True or False; got {keep_best!r}")
+    if patience is not None:
+        _check_positive_int("patience", patience)
+    if (keep_best or patience is not None) and val_text is None:
+        raise ValueError(
+            "keep_best and patience need val_text, the held-out text to score; got val_text = None"
+        )
+    if explode_factor is not None and not (np.isfinite(explode_factor) and explode_factor > 1):
+        raise ValueError(f"explode_factor must be a number > 1 or None; got {explode_factor!r}")
     _check_positive_int("threads", threads)
-    if np.dtype(dtype) not in (np.float32, np.float64):
+    if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be np.float32 or np.float64; got {dtype!r}")
-    if len(text) < seq_len + 1:
-        raise ValueError(
-            f"text must be longer than one sequence (seq_len + 1 = {seq_len + 1} characters); got {len(text)}"
-        )
-    vocab = CharVocab(text)
-    if val_text is not None:
-        if not isinstance(val_text, str) or len(val_text) < 2:
-            raise ValueError(f"val_text must be a str of at least 2 characters; got {val_text!r:.40}")
-        unknown = sorted(set(val_text) - vocab.char_to_id.keys())
-        if unknown:
-            raise ValueError(f"val_text has characters that text does not: {unknown!r}")
-    ids = vocab.encode(text)
-    stream_len = (len(ids) - 1) // batch_size
-    if stream_len < seq_len:
-        raise ValueError(
-            f"text of {len(text)} characters gives each of the batch_size = {batch_size} "
-            f"streams {stream_len} characters, fewer than seq_len = {seq_len}; "
-            "use a smaller batch_size or seq_len"
-        )
+    vocab = CharVocab(text) if start is None else start.vocab
+    ids = _check_training_text(text, val_text, vocab, start is not None, seq_len, batch_size)
+    # Where a saved pass may be continued: the same text cut the same way.
+    data_key = f"{batch_size}x{seq_len}:" + hashlib.sha256(ids.tobytes()).hexdigest()[:16]
 
-    dtype = np.dtype(dtype)
     n_x = vocab.size
-    rng = np.random.default_rng(seed)
     flat = np.zeros(_flat_size(n_x, n_a), dtype)
     gflat = np.zeros_like(flat)
     P = _flat_views(flat, n_x, n_a)
-    bound = 1.0 / np.sqrt(n_a)  # uniform(-1/sqrt(n_a), 1/sqrt(n_a)), biases 0
-    for name in ("WaxT", "WaaT", "WyaT"):
-        P[name][...] = rng.uniform(-bound, bound, P[name].shape)
-    last_good = flat.copy()
-    moment1, moment2 = np.zeros_like(flat), np.zeros_like(flat)
-    scratch = np.zeros_like(flat)
-    parts = min(threads, batch_size)
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
-
-    history = {"train_loss": [], "val_step": [], "val_loss": [], "interrupted": False}
-
-    def snapshot(buffer):
-        return CharModel(vocab, _to_course_layout(_flat_views(buffer, n_x, n_a)))
-
-    eval_seconds = 0.0
-
-    def evaluate(step):
-        nonlocal eval_seconds
-        if val_text is not None:
-            t0 = time.perf_counter()
-            history["val_step"].append(step)
-            history["val_loss"].append(snapshot(flat).loss(val_text))
-            eval_seconds += time.perf_counter() - t0
-
-    reporter = _Progress("bar" if progress == "bar" else ("lines" if progress else None), steps, seconds)
-    start = time.perf_counter()
-    step, chars = 0, 0
-    chunks, chunk = None, 0
+    opt = _Optimizer(optimizer, lr, flat)
     h = np.zeros((batch_size, n_a), dtype)
+    if start is None:
+        rng = np.random.default_rng(seed)
+        bound = 1.0 / np.sqrt(n_a)  # uniform(-1/sqrt(n_a), 1/sqrt(n_a)), biases 0
+        for name in ("WaxT", "WaaT", "WyaT"):
+            P[name][...] = rng.uniform(-bound, bound, P[name].shape)
+    else:
+        _from_course_layout(start.params, P)
+        rng = np.random.default_rng(seed)
+    reader = _StreamReader(ids, batch_size, seq_len, rng, h)
+    if state is not None:
+        opt.step = state["step"]
+        _from_course_layout(state["m1"], _flat_views(opt.moment1, n_x, n_a))
+        _from_course_layout(state["m2"], _flat_views(opt.moment2, n_x, n_a))
+        rng.bit_generator.state = state["rng"]
+        if state["data"] == data_key and state["offset"] is not None:
+            reader.start_at(state["offset"], state["chunk"])
+            h[...] = state["a"].T
+    last_good = flat.copy()
+    parts = min(threads, batch_size)
+    limit = math.inf if explode_factor is None else explode_factor * max(math.log(n_x), math.log(2))
+
+    history = {
+        "train_loss": [],
+        "val_step": [],
+        "val_loss": [],
+        "interrupted": False,
+        "stopped_early": False,
+        "resumed_from_step": opt.step,
+    }
+
+    def snapshot(buffer, train_state=None):
+        model = CharModel(vocab, _to_course_layout(_flat_views(buffer, n_x, n_a)))
+        model.train_state = train_state
+        return model
+
+    def capture_state():
+        """The training state now: what resuming needs to continue exactly."""
+        return {
+            "optimizer": opt.name,
+            "step": opt.step,
+            "m1": _to_course_layout(_flat_views(opt.moment1, n_x, n_a)),
+            "m2": _to_course_layout(_flat_views(opt.moment2, n_x, n_a)),
+            "a": h.T.copy(),
+            "rng": rng.bit_generator.state,
+            "offset": reader.offset,
+            "chunk": reader.chunk,
+            "data": data_key,
+        }
+
+    held_out = _HeldOut(val_text, eval_every, keep_best, patience, history)
+    show_best = keep_best or patience is not None
+    reporter = _Progress("bar" if progress == "bar" else ("lines" if progress else None), steps, seconds)
+    start_time = time.perf_counter()
+
+    def train_seconds():
+        return time.perf_counter() - start_time - held_out.seconds
+
+    def report(step, force=False):
+        reporter.update(
+            step,
+            train_seconds(),
+            chars,
+            history["train_loss"][-1],
+            history["val_loss"][-1] if history["val_loss"] else None,
+            best=(held_out.best_step, held_out.best_loss)
+            if show_best and held_out.best_step is not None
+            else None,
+            eval_cost=held_out.last_cost if history["val_loss"] else None,
+            force=force,
+        )
+
+    step, chars = 0, 0
+    if keep_best:  # the model we start from is a candidate too (it matters when resuming)
+        held_out.score(0, snapshot(flat), flat, 0.0, capture_state)
     pool = ThreadPoolExecutor(max_workers=parts, thread_name_prefix="train_char_model") if parts > 1 else None
     split_step = _SplitStep(n_x, n_a, seq_len, batch_size, parts, dtype, pool)
     try:
-        with _blas_threads(1):
+        # A diverging run overflows on its way to the loss check: that check,
+        # not a numpy warning, is what tells the user.
+        with _blas_threads(1), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             while True:
-                elapsed = time.perf_counter() - start
+                elapsed = time.perf_counter() - start_time
                 if (steps is not None and step >= steps) or (seconds is not None and elapsed >= seconds):
                     break
-                if chunks is None or chunk == chunks:
-                    # A new pass: random offset, fresh streams, zero state.
-                    offset = int(rng.integers(0, seq_len))
-                    n_chunks = (len(ids) - 1 - offset) // batch_size // seq_len
-                    span = n_chunks * seq_len
-                    streams = ids[offset : offset + batch_size * span + 1]
-                    inputs = streams[:-1].reshape(batch_size, span)
-                    targets = streams[1:].reshape(batch_size, span)
-                    chunks, chunk = n_chunks, 0
-                    h[...] = 0
-                cols = slice(chunk * seq_len, (chunk + 1) * seq_len)
-                loss = split_step(P, gflat, inputs[:, cols].T, targets[:, cols].T, h)
-                chunk += 1
-                if not np.isfinite(loss):
-                    model = snapshot(last_good)
-                    history["seconds"] = time.perf_counter() - start
-                    raise TrainingDiverged(
-                        f"the loss became non-finite at step {step + 1} (lr = {lr} may be too high); "
-                        f"the model from step {step} is kept as .model",
-                        model,
-                        history,
+                X, Y = reader.next_chunk()
+                loss = split_step(P, gflat, X, Y, h)
+                if not (math.isfinite(loss) and loss <= limit):
+                    history["seconds"] = time.perf_counter() - start_time
+                    raise _diverged(
+                        loss, limit, explode_factor, lr, n_x, step, history, held_out, snapshot, last_good
                     )
                 last_good[...] = flat
                 if clip_norm is not None:
                     norm = float(np.sqrt(np.dot(gflat, gflat)))
                     if norm > clip_norm:
                         gflat *= clip_norm / norm
+                opt.update(flat, gflat)
                 step += 1
-                if optimizer == "adam":
-                    moment1 *= beta1
-                    moment1 += (1 - beta1) * gflat
-                    moment2 *= beta2
-                    np.multiply(gflat, gflat, out=scratch)
-                    moment2 += (1 - beta2) * scratch
-                    step_size = lr * np.sqrt(1 - beta2**step) / (1 - beta1**step)
-                    np.sqrt(moment2, out=scratch)
-                    scratch += eps
-                    np.divide(moment1, scratch, out=scratch)
-                    scratch *= step_size
-                    flat -= scratch
-                elif optimizer == "adagrad":
-                    np.multiply(gflat, gflat, out=scratch)
-                    moment2 += scratch
-                    np.sqrt(moment2, out=scratch)
-                    scratch += eps
-                    np.divide(gflat, scratch, out=scratch)
-                    scratch *= lr
-                    flat -= scratch
-                else:
-                    flat -= lr * gflat
                 chars += seq_len * batch_size
                 history["train_loss"].append(loss)
-                if val_text is not None and (step % eval_every == 0 or step == steps):
-                    evaluate(step)
+                if held_out.due(step, steps, train_seconds()):
+                    held_out.score(step, snapshot(flat), flat, train_seconds(), capture_state)
                 if callback is not None:
                     callback(step, loss)
-                reporter.update(
-                    step,
-                    time.perf_counter() - start - eval_seconds,
-                    chars,
-                    loss,
-                    history["val_loss"][-1] if history["val_loss"] else None,
-                )
+                report(step)
+                if held_out.out_of_patience:
+                    history["stopped_early"] = True
+                    break
     except KeyboardInterrupt:
         history["interrupted"] = True
         print(f"\nTraining interrupted at step {step}: keeping the model trained so far.")
@@ -713,30 +1205,171 @@ def train_char_model(
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
     if val_text is not None and step > 0 and (not history["val_step"] or history["val_step"][-1] != step):
-        evaluate(step)
-    elapsed = time.perf_counter() - start
-    train_seconds = elapsed - eval_seconds  # throughput counts training only
+        held_out.score(step, snapshot(flat), flat, train_seconds(), capture_state)
+    elapsed = time.perf_counter() - start_time
+    train_time = elapsed - held_out.seconds  # throughput counts training only
     history.update(
         steps=step,
         seconds=elapsed,
         chars=chars,
-        chars_per_second=chars / train_seconds if train_seconds > 0 else 0.0,
+        chars_per_second=chars / train_time if train_time > 0 else 0.0,
     )
+    if held_out.best_step is not None:
+        history.update(best_step=held_out.best_step, best_val_loss=held_out.best_loss)
+    if keep_best:
+        model, history["model_step"] = snapshot(held_out.best_flat, held_out.best_state), held_out.best_step
+    else:
+        model, history["model_step"] = snapshot(flat, capture_state()), step
     if step:
-        reporter.update(
-            step,
-            train_seconds,
-            chars,
-            history["train_loss"][-1],
-            history["val_loss"][-1] if history["val_loss"] else None,
-            force=True,
+        report(step, force=True)
+    return model, history
+
+
+def _diverged(loss, limit, explode_factor, lr, n_x, step, history, held_out, snapshot, last_good):
+    """The :class:`TrainingDiverged` to raise when the loss at update ``step + 1`` is bad."""
+    import math
+
+    if keep_best := held_out.best_flat is not None:
+        model, history["model_step"] = snapshot(held_out.best_flat, held_out.best_state), held_out.best_step
+    else:
+        # last_good holds the weights before the last update: those of step - 1
+        # (at step 0, the starting weights, which are the bad ones themselves).
+        model, history["model_step"] = snapshot(last_good), max(step - 1, 0)
+    if not math.isfinite(loss):
+        why = f"the training loss became non-finite ({loss})"
+    else:
+        why = (
+            f"the training loss exploded to {loss:.4g} nats/char, above {limit:.3g} = "
+            f"{explode_factor:g} ln V (V = {n_x}; uniform guessing scores ln V = {math.log(n_x):.3f})"
         )
-    return snapshot(flat), history
+    kept = "the best model by held-out loss" if keep_best else "the last model whose loss was fine"
+    return TrainingDiverged(
+        f"training diverged at step {step + 1}: {why}; lr = {lr:g} may be too high. "
+        f"{kept.capitalize()}, from step {history['model_step']}, is kept as .model",
+        model,
+        history,
+    )
 
 
 # ---------------------------------------------------------------------------
 # Command line: python -m char_trainer train FILE / sample MODEL
 # ---------------------------------------------------------------------------
+
+
+def _eval_every_arg(value):
+    """argparse type of --eval-every: "auto" or a positive number of steps."""
+    import argparse
+
+    if value == "auto":
+        return value
+    try:
+        steps = int(value)
+    except ValueError:
+        steps = 0
+    if steps < 1:
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a positive number of steps; got {value!r}")
+    return steps
+
+
+def _read_training_text(args, vocab):
+    """The file's text, split into (training text, held-out text or None);
+    ``vocab``: the resumed model's, or None."""
+    import sys
+
+    text = args.file.read_text(encoding="utf-8")
+    if args.shuffle_lines:  # a sorted list would otherwise hold out only its last letters
+        lines = text.splitlines(keepends=True)
+        if lines and not lines[-1].endswith("\n"):
+            lines[-1] += "\n"
+        order = np.random.default_rng(args.seed).permutation(len(lines))
+        text = "".join(lines[i] for i in order)
+    if not 0 <= args.val_fraction < 1:
+        raise ValueError(f"--val-fraction must be in [0, 1); got {args.val_fraction}")
+    split = len(text) - int(len(text) * args.val_fraction)
+    train_text, val_text = text[:split], text[split:] or None
+    if val_text is not None:
+        known = set(train_text) if vocab is None else set(vocab.chars)
+        unknown = sorted(set(val_text) - known)
+        if unknown:  # score only what the model can know
+            print(
+                f"note: held-out text has characters absent from training, dropped for scoring: {unknown!r}",
+                file=sys.stderr,
+            )
+            val_text = "".join(c for c in val_text if c not in unknown)
+        if len(val_text) < 2:
+            val_text = None
+    return train_text, val_text
+
+
+def _train_command(args):
+    """``python -m char_trainer train``: returns the exit code."""
+    import sys
+
+    # Check everything that can be checked before spending minutes on training.
+    check_save_path(args.save)
+    if args.patience < 0:
+        raise ValueError(
+            f"--patience must be a number of scores >= 0 (0: never stop early); got {args.patience}"
+        )
+    start = load_char_model(args.resume) if args.resume is not None else None
+    train_text, val_text = _read_training_text(args, start.vocab if start is not None else None)
+    seconds = args.seconds if args.seconds is not None or args.steps is not None else 60.0
+    print(
+        f"training on {len(train_text):,} characters ({len(set(train_text))} distinct), "
+        f"holding out {len(val_text or ''):,}"
+        + (f"; resuming from {args.resume} ({start.n_a} hidden units)" if start is not None else ""),
+        file=sys.stderr,
+    )
+    scored = val_text is not None
+    try:
+        model, history = train_char_model(
+            train_text,
+            n_a=args.n_a,
+            seq_len=args.seq_len,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            steps=args.steps,
+            seconds=seconds,
+            seed=args.seed,
+            val_text=val_text,
+            optimizer=args.optimizer,
+            threads=args.threads,
+            eval_every=args.eval_every,
+            keep_best=scored,
+            patience=(args.patience or None) if scored else None,
+            explode_factor=EXPLODING_LOSS_FACTOR,
+            resume=start,
+            progress="bar",
+        )
+    except TrainingDiverged as exc:
+        # Save only a model that a held-out score chose, and only if it is not
+        # the one training started from: never a diverged or unscored one.
+        step = exc.history["model_step"]
+        if scored and step > 0:
+            exc.model.save(args.save)
+            saved = (
+                f"saved the best model so far, from step {step} "
+                f"(held-out loss {exc.history['best_val_loss']:.3f}), to {args.save}"
+            )
+        else:
+            saved = f"nothing was saved ({args.save} is as it was)"
+        print(f"error: {exc.args[0].split('. ')[0]}. {saved}; try a lower --lr.", file=sys.stderr)
+        return 2
+    model.save(args.save)
+    recent = history["train_loss"][-100:]
+    print(f"{history['steps']} steps, {history['chars_per_second'] / 1e3:.0f}k characters per second")
+    print(f"training loss (last {len(recent)} steps) {np.mean(recent):.3f} nats/char")
+    if scored:
+        n_scores = len(history["val_loss"])
+        print(
+            f"held-out loss {history['best_val_loss']:.3f} nats/char "
+            f"(perplexity {np.exp(history['best_val_loss']):.1f}) at step {history['model_step']}, "
+            f"the best of {n_scores} scores (the last {history['val_loss'][-1]:.3f}); that model is saved"
+        )
+        if history["stopped_early"]:
+            print(f"stopped early: no better held-out loss in the last {args.patience} scores")
+    print(f"saved {args.save}; try: python -m char_trainer sample {args.save} --n 500")
+    return 0
 
 
 def main(argv=None):
@@ -752,16 +1385,26 @@ def main(argv=None):
     train = sub.add_parser("train", help="train a model on a UTF-8 text file")
     train.add_argument("file", type=Path, help="the training text")
     train.add_argument(
-        "--seconds", type=float, default=None, help="wall time to train for (default 60 unless --steps)"
+        "--seconds",
+        type=float,
+        default=None,
+        help="wall time to train for at most (default 60 unless --steps)",
     )
-    train.add_argument("--steps", type=int, default=None, help="number of updates to train for")
-    train.add_argument("--n-a", type=int, default=100, help="hidden units (default 100)")
+    train.add_argument("--steps", type=int, default=None, help="number of updates to train for at most")
+    train.add_argument(
+        "--n-a", type=int, default=None, help="hidden units (default 100, or the resumed model's)"
+    )
     train.add_argument(
         "--seq-len", type=int, default=50, help="characters per truncated-BPTT chunk (default 50)"
     )
     train.add_argument("--batch-size", type=int, default=64, help="streams read side by side (default 64)")
     train.add_argument("--lr", type=float, default=3e-3, help="learning rate (default 0.003)")
-    train.add_argument("--optimizer", choices=["adam", "adagrad", "sgd"], default="adam")
+    train.add_argument(
+        "--optimizer",
+        choices=["adam", "adagrad", "sgd"],
+        default=None,
+        help="update rule (default adam, or the resumed run's)",
+    )
     train.add_argument(
         "--val-fraction",
         type=float,
@@ -773,12 +1416,34 @@ def main(argv=None):
         action="store_true",
         help="shuffle the file's lines (seeded) before holding out the end: for lists such as names",
     )
+    train.add_argument(
+        "--eval-every",
+        type=_eval_every_arg,
+        default="auto",
+        help="score the held-out text every this many steps; 'auto' (default): as often as costs "
+        "at most about a tenth of the time, and at least every 0.5 s of training",
+    )
+    train.add_argument(
+        "--patience",
+        type=int,
+        default=10,
+        help="stop after this many held-out scores in a row without a new best (default 10; 0: never)",
+    )
+    train.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        help="a model saved by train to continue from: its weights, vocabulary and optimizer state",
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument(
         "--threads", type=int, default=2, help="CPU threads; the batch is split between them (default 2)"
     )
     train.add_argument(
-        "--save", type=Path, default=Path("model.npz"), help="where to write the model (default model.npz)"
+        "--save",
+        type=Path,
+        default=Path("model.npz"),
+        help="where to write the model with the best held-out loss (default model.npz)",
     )
     sample = sub.add_parser("sample", help="generate text from a saved model")
     sample.add_argument("model", type=Path, help="a .npz file written by train")
@@ -798,59 +1463,7 @@ def main(argv=None):
             model = load_char_model(args.model)
             print(model.sample(args.n, temperature=args.temperature, seed=args.seed, prefix=args.prefix))
             return 0
-        text = args.file.read_text(encoding="utf-8")
-        if args.shuffle_lines:  # a sorted list would otherwise hold out only its last letters
-            lines = text.splitlines(keepends=True)
-            if lines and not lines[-1].endswith("\n"):
-                lines[-1] += "\n"
-            order = np.random.default_rng(args.seed).permutation(len(lines))
-            text = "".join(lines[i] for i in order)
-        if not 0 <= args.val_fraction < 1:
-            raise ValueError(f"--val-fraction must be in [0, 1); got {args.val_fraction}")
-        split = len(text) - int(len(text) * args.val_fraction)
-        train_text, val_text = text[:split], text[split:] or None
-        if val_text is not None:
-            unknown = sorted(set(val_text) - set(train_text))
-            if unknown:  # score only what the model can know
-                print(
-                    f"note: held-out text has characters absent from training, dropped for scoring: {unknown!r}",
-                    file=sys.stderr,
-                )
-                val_text = "".join(c for c in val_text if c not in unknown)
-            if len(val_text) < 2:
-                val_text = None
-        seconds = args.seconds if args.seconds is not None or args.steps is not None else 60.0
-        print(
-            f"training on {len(train_text):,} characters ({len(set(train_text))} distinct), "
-            f"holding out {len(val_text or ''):,}",
-            file=sys.stderr,
-        )
-        model, history = train_char_model(
-            train_text,
-            n_a=args.n_a,
-            seq_len=args.seq_len,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            steps=args.steps,
-            seconds=seconds,
-            seed=args.seed,
-            val_text=val_text,
-            optimizer=args.optimizer,
-            threads=args.threads,
-            eval_every=10**9,
-            progress="bar",
-        )
-        model.save(args.save)
-        recent = history["train_loss"][-100:]
-        print(f"{history['steps']} steps, {history['chars_per_second'] / 1e3:.0f}k characters per second")
-        print(f"training loss (last {len(recent)} steps) {np.mean(recent):.3f} nats/char")
-        if history["val_loss"]:
-            print(
-                f"held-out loss {history['val_loss'][-1]:.3f} nats/char "
-                f"(perplexity {np.exp(history['val_loss'][-1]):.1f})"
-            )
-        print(f"saved {args.save}; try: python -m char_trainer sample {args.save} --n 500")
-        return 0
+        return _train_command(args)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
