@@ -158,7 +158,15 @@ def test_divergence_raises_and_keeps_the_last_good_model():
         ct.TrainingDiverged, match=r"training diverged at step (\d+): the training loss became non-finite"
     ) as info:
         ct.train_char_model(
-            TINY, n_a=8, seq_len=5, batch_size=2, steps=50, optimizer="sgd", lr=1e38, clip_norm=None
+            TINY,
+            n_a=8,
+            seq_len=5,
+            batch_size=2,
+            steps=50,
+            optimizer="sgd",
+            lr=1e38,
+            clip_norm=None,
+            explode_factor=None,  # only the non-finite check
         )
     assert isinstance(info.value, ValueError)
     model, history = info.value.model, info.value.history
@@ -170,8 +178,8 @@ def test_divergence_raises_and_keeps_the_last_good_model():
 
 
 def test_an_exploding_loss_stops_training_without_numpy_warnings():
-    """lr = 1e9 keeps the loss finite (about 1e10 nats) but absurd: with
-    explode_factor it stops at once, and no overflow warning leaks out."""
+    """lr = 1e9 keeps the loss finite (about 1e10 nats) but absurd: by default
+    the trainer stops at once, and no overflow warning leaks out."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any RuntimeWarning fails the test
         with pytest.raises(ct.TrainingDiverged, match=r"exploded to .* above .* = 3 ln V") as info:
@@ -182,7 +190,6 @@ def test_an_exploding_loss_stops_training_without_numpy_warnings():
                 batch_size=4,
                 steps=50,
                 lr=1e9,
-                explode_factor=ct.EXPLODING_LOSS_FACTOR,
             )
     history = info.value.history
     assert len(history["train_loss"]) <= 2 and history["model_step"] <= 1
@@ -715,3 +722,37 @@ def test_command_line_keeps_the_best_model_and_resumes(tmp_path, capsys):
         == 2
     )
     assert "n_a must be the resumed model's n_a = 48" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------
+# How many threads share a batch
+# ---------------------------------------------------------------------------
+
+
+def test_default_threads_follows_the_measured_optimum():
+    # the figures behind the rule: 16 cores peak at 4 threads for batch 128 and 8 for batch 512
+    assert ct.default_threads(128, cores=16) == 4
+    assert ct.default_threads(512, cores=16) == 8
+    assert ct.default_threads(64, cores=2) == ct.default_threads(128, cores=2) == 2
+    assert ct.default_threads(32, cores=2) == 1  # 16 streams a thread would be too few
+    assert ct.default_threads(1, cores=8) == 1
+    assert ct.default_threads(4096, cores=64) == ct.MAX_THREADS
+
+
+def test_more_cores_never_mean_fewer_threads():
+    for batch_size in (1, 16, 31, 32, 64, 100, 128, 256, 512, 1024):
+        counts = [ct.default_threads(batch_size, cores=c) for c in range(1, 65)]
+        assert counts == sorted(counts), batch_size
+        assert all(1 <= n <= min(c, ct.MAX_THREADS) for c, n in zip(range(1, 65), counts))
+
+
+def test_the_trainer_uses_the_cores_it_may_run_on(monkeypatch):
+    monkeypatch.setattr(ct, "available_cores", lambda: 3)
+    _, history = ct.train_char_model(TINY, n_a=8, seq_len=5, batch_size=8, steps=1)
+    assert history["threads"] == 1  # 8 streams: fewer than 32 a thread
+    _, history = ct.train_char_model(TINY * 4, n_a=8, seq_len=5, batch_size=96, steps=1)
+    assert history["threads"] == 3
+    _, history = ct.train_char_model(TINY * 4, n_a=8, seq_len=5, batch_size=96, steps=1, threads=2)
+    assert history["threads"] == 2
+    with pytest.raises(ValueError, match="cores must be a positive integer; got 0"):
+        ct.default_threads(64, cores=0)
