@@ -1,10 +1,10 @@
-"""A recurrent neural network in numpy: the code that notebooks 1 to 4 teach.
+"""A recurrent neural network in numpy: the code that notebooks 1 to 5 teach.
 
 Read it top to bottom. Each section is headed by the notebook that builds it,
 in course order: notation (vocabulary, one-hot, padding), the forward pass,
-the loss, then backpropagation through time. The input checks come last:
-every public function checks its inputs and raises ``ValueError`` naming the
-argument, what was expected and what it got.
+the loss, backpropagation through time, then training and sampling. The input
+checks come last: every public function checks its inputs and raises
+``ValueError`` naming the argument, what was expected and what it got.
 
 The notation is that of the Sequence Models notes, with examples as columns
 (so a layer is ``W @ a + b``): inputs ``x (n_x, m, T_x)`` (feature, example,
@@ -33,6 +33,8 @@ __all__ += ["init_params", "rnn_cell_forward", "rnn_forward"]
 __all__ += ["binary_cross_entropy", "cross_entropy"]  # notebook 3
 __all__ += ["rnn_cell_backward", "rnn_backward", "rnn_loss_and_grads"]  # notebook 4
 __all__ += ["grad_check", "clip_gradients"]
+__all__ += ["sgd_update", "init_adagrad_state", "adagrad_update"]  # notebook 5
+__all__ += ["init_adam_state", "adam_update", "sample"]
 
 #: Folder of the corpora bundled with the course.
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -200,8 +202,8 @@ def rnn_cell_forward(xt, a_prev, params, g1="tanh", g2="softmax", *, check=True)
     and a cache for the backward step, a dict of ``a_next``, ``a_prev``,
     ``xt``, ``params`` and ``g1``.
 
-    ``check=False`` skips the input checks: :func:`rnn_forward` checks once,
-    then runs this cell at every step.
+    ``check=False`` skips the input checks: :func:`rnn_forward` and
+    :func:`sample` check once, then run this cell at every step.
     """
     if check:
         xt, a_prev, params = _check_cell_inputs(xt, a_prev, params, g1, g2)
@@ -426,6 +428,130 @@ def clip_gradients(grads, max_value=None, max_norm=None):
 
 
 # ---------------------------------------------------------------------------
+# notebook 5: training and sampling — optimizer updates, sampling
+# ---------------------------------------------------------------------------
+#
+# Each update takes one parameter array, its gradient and the optimizer's
+# state, and returns the new parameter and state. By default it is pure: the
+# arrays given stay unchanged. With inplace=True it writes into them (param,
+# the state's arrays, and the step count state["t"] in the dict) and returns
+# those same objects, using one work array and no copies: the fast trainer
+# calls adam_update(flat, gflat, state, lr, inplace=True) on the one flat
+# float32 buffer of all its parameters. Both paths run the same lines, so they
+# give the same numbers. For a dict, keep a state per array:
+#     params[k], states[k] = adam_update(params[k], grads["d" + k], states[k], lr)
+# Values are not scanned for NaN (a pass over every array at every step).
+
+
+def sgd_update(param, grad, lr, inplace=False):
+    """Gradient descent: ``param - lr * grad``. SGD keeps no state.
+
+    ``param``, ``grad``: float arrays of one shape; ``lr > 0``. Returns the new
+    parameter (``param`` itself when ``inplace=True``).
+    """
+    _check_update_inputs(param, grad, lr=lr)
+    if not inplace:
+        param = param.copy()
+    param -= lr * grad
+    return param
+
+
+def init_adagrad_state(param):
+    """Adagrad's starting state for ``param``: ``{"s": zeros}`` of its shape and dtype."""
+    return {"s": np.zeros_like(_check_float_array("param", param))}
+
+
+def adagrad_update(param, grad, state, lr, eps=1e-8, inplace=False):
+    """Adagrad: ``s += grad**2``, then ``param -= lr * grad / (sqrt(s) + eps)``.
+    Each entry's step shrinks as its squared gradients add up; the first step is
+    ``lr * grad / (|grad| + eps)``, about ``lr``. ``param``, ``grad``: float
+    arrays of one shape; ``state``: ``{"s"}`` of that shape (start with
+    :func:`init_adagrad_state`). Returns ``(param, state)``."""
+    _check_update_inputs(param, grad, state, ("s",), lr=lr, eps=eps)
+    if not inplace:
+        param, state = param.copy(), {"s": state["s"].copy()}
+    s = state["s"]
+    s += np.square(grad)
+    # param -= lr * grad / (sqrt(s) + eps), built in one work array (no copies)
+    step = np.sqrt(s)
+    step += eps
+    np.divide(grad, step, out=step)
+    step *= lr
+    param -= step
+    return param, state
+
+
+def init_adam_state(param):
+    """Adam's starting state for ``param``: ``{"m": zeros, "v": zeros, "t": 0}``,
+    the arrays of its shape and dtype."""
+    param = _check_float_array("param", param)
+    return {"m": np.zeros_like(param), "v": np.zeros_like(param), "t": 0}
+
+
+def adam_update(param, grad, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, inplace=False):
+    """Adam: a step along a running mean ``m`` of the gradient, each entry
+    divided by the root of a running mean ``v`` of its square::
+
+        m = beta1 m + (1 - beta1) grad;  v = beta2 v + (1 - beta2) grad**2;  t += 1
+        lr_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t)
+        param -= lr_t * m / (sqrt(v) + eps)
+
+    ``m`` and ``v`` start at zero, too small early on by ``1 - beta1**t`` and
+    ``1 - beta2**t``; ``lr_t`` corrects both, so the first step is about
+    ``lr * sign(grad)``. ``param``, ``grad``: float arrays of one shape;
+    ``state``: ``{"m", "v"}`` of that shape and the step count ``"t"`` (start
+    with :func:`init_adam_state`). Returns ``(param, state)``."""
+    _check_update_inputs(param, grad, state, ("m", "v", "t"), lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+    if not inplace:
+        param, state = param.copy(), {"m": state["m"].copy(), "v": state["v"].copy(), "t": state["t"]}
+    m, v = state["m"], state["v"]
+    m *= beta1
+    m += (1 - beta1) * grad
+    v *= beta2
+    v += (1 - beta2) * np.square(grad)
+    t = state["t"] = state["t"] + 1
+    lr_t = lr * np.sqrt(1 - beta2**t) / (1 - beta1**t)
+    # param -= lr_t * m / (sqrt(v) + eps), built in one work array (no copies)
+    step = np.sqrt(v)
+    step += eps
+    np.divide(m, step, out=step)
+    step *= lr_t
+    param -= step
+    return param, state
+
+
+def sample(params, n_chars, rng, temperature=1.0, a0=None, first_id=None, g1="tanh"):
+    """Draw ``n_chars`` ids, one at a time, each read back as the next input;
+    returns them as a list of ints. ``params`` needs ``n_x == n_y``.
+
+    Each step runs :func:`rnn_cell_forward` (``m = 1``, softmax outputs
+    ``softmax(z)``) and draws from ``softmax(z / temperature)`` with ``rng``, a
+    ``numpy.random.Generator``: below 1 sharpens, above 1 flattens, 0 takes the
+    most likely id (greedy). The first step starts from ``a0 (n_a, 1)`` (zeros
+    if None) and reads ``one_hot(first_id)``, or the all-zero vector if
+    ``first_id`` is None. To continue a text, run :func:`rnn_forward` over all
+    but its last id, then pass ``a0 = a[:, :, -1]`` and ``first_id`` = that id.
+    """
+    params, a, x = _check_sample_inputs(params, n_chars, rng, temperature, a0, first_id, g1)
+    ids = []
+    for _ in range(n_chars):
+        a, y, _ = rnn_cell_forward(x, a, params, g1, "softmax", check=False)
+        p = y[:, 0].astype(np.float64)
+        if temperature == 0:
+            i = int(np.argmax(p))
+        else:
+            # softmax(z / T) is p ** (1 / T), normalised (the constant that
+            # softmax subtracts from z drops out). Dividing by max(p) first
+            # keeps the powers from underflowing to all zeros.
+            p = (p / p.max()) ** (1.0 / temperature)
+            i = int(rng.choice(len(p), p=p / p.sum()))
+        ids.append(i)
+        x = np.zeros_like(x)
+        x[i] = 1.0  # the drawn id is the next step's input
+    return ids
+
+
+# ---------------------------------------------------------------------------
 # Input checks (shared by the public functions)
 # ---------------------------------------------------------------------------
 
@@ -473,6 +599,13 @@ def _check_choice(name, value, choices):
 def _check_positive_int(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer; got {value!r}")
+
+
+def _check_number(name, value, wanted, ok):
+    """Check that ``value`` is a finite real number for which ``ok(value)`` holds."""
+    real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not (real and np.isfinite(value) and ok(value)):
+        raise ValueError(f"{name} must be {wanted}; got {value!r}")
 
 
 def _check_one_hot_inputs(ids, n):
@@ -657,6 +790,66 @@ def _check_clip_inputs(grads, max_value, max_norm):
         if limit is not None and not (np.isfinite(limit) and limit > 0):
             raise ValueError(f"{name} must be a positive finite number or None; got {limit!r}")
     return {k: _as_float_array(f"grads[{k!r}]", v) for k, v in grads.items()}
+
+
+def _check_float_array(name, arr):
+    """A numpy array of floats, as the updates need (they work in its dtype)."""
+    if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.floating):
+        got = f"dtype {arr.dtype}" if isinstance(arr, np.ndarray) else type(arr).__name__
+        raise ValueError(f"{name} must be a numpy array of floats (float32 or float64); got {got}")
+    return arr
+
+
+def _check_update_inputs(param, grad, state=None, state_keys=(), *, lr, eps=None, **betas):
+    """Types, shapes and settings; not the values, which would cost a pass over
+    every array at every step."""
+    shape = _check_float_array("param", param).shape
+    arrays = [("grad", grad)]
+    if state_keys:
+        init = "init_adam_state" if "t" in state_keys else "init_adagrad_state"
+        missing = sorted(set(state_keys) - state.keys()) if isinstance(state, dict) else None
+        if missing is None or missing:
+            got = f"missing {missing}" if missing else f"got {type(state).__name__}"
+            raise ValueError(
+                f"state must be a dict with keys {sorted(state_keys)}, as {init}(param) makes; {got}"
+            )
+        arrays += [(f"state[{k!r}]", state[k]) for k in state_keys if k != "t"]
+        t = state.get("t", 0)
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
+            raise ValueError(f"state['t'] must be a step count, an integer >= 0; got {t!r}")
+    for name, arr in arrays:
+        if _check_float_array(name, arr).shape != shape:
+            raise ValueError(f"{name} must have the shape of param, {shape}; got {arr.shape}")
+    for name, value in (("lr", lr), ("eps", eps)):
+        if value is not None:
+            _check_number(name, value, "a positive finite number", lambda v: v > 0)
+    for name, beta in betas.items():
+        _check_number(name, beta, "a number in [0, 1)", lambda b: 0 <= b < 1)
+
+
+def _check_sample_inputs(params, n_chars, rng, temperature, a0, first_id, g1):
+    """Returns the params as floats, the first state ``(n_a, 1)`` and input ``(n_x, 1)``."""
+    _check_choice("g1", g1, G1_FUNCTIONS)
+    n_x, n_a, n_y, p = _check_params(params)
+    if n_x != n_y:
+        raise ValueError(
+            f"params must have n_x == n_y to read each drawn id back as the next input; "
+            f"got n_x = {n_x}, n_y = {n_y}"
+        )
+    if isinstance(n_chars, bool) or not isinstance(n_chars, (int, np.integer)) or n_chars < 0:
+        raise ValueError(f"n_chars must be a non-negative integer; got {n_chars!r}")
+    _check_rng(rng)
+    _check_number("temperature", temperature, "a finite number >= 0", lambda v: v >= 0)
+    a = np.zeros((n_a, 1)) if a0 is None else _as_float_array("a0", a0)
+    _check_shape("a0", a, (n_a, 1), ("n_a", "1"))
+    x = np.zeros((n_x, 1))
+    if first_id is not None:
+        if isinstance(first_id, bool) or not isinstance(first_id, (int, np.integer)):
+            raise ValueError(f"first_id must be an integer id or None; got {first_id!r}")
+        if not 0 <= first_id < n_x:
+            raise ValueError(f"first_id must lie in [0, n_x) = [0, {n_x}); got {first_id}")
+        x[first_id] = 1.0
+    return p, a, x
 
 
 if __name__ == "__main__":
