@@ -207,7 +207,7 @@ def rnn_cell_forward(xt, a_prev, params, g1="tanh", g2="softmax", *, check=True)
     """
     if check:
         xt, a_prev, params = _check_cell_inputs(xt, a_prev, params, g1, g2)
-    Waa, Wax, Wya, ba, by = (params[k] for k in ("Waa", "Wax", "Wya", "ba", "by"))
+    Waa, Wax, Wya, ba, by = params["Waa"], params["Wax"], params["Wya"], params["ba"], params["by"]
     a_next = G1_FUNCTIONS[g1](Waa @ a_prev + Wax @ xt + ba)
     yt_hat = G2_FUNCTIONS[g2](Wya @ a_next + by)
     cache = {"a_next": a_next, "a_prev": a_prev, "xt": xt, "params": params, "g1": g1}
