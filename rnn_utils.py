@@ -1,25 +1,23 @@
-"""The shared code of rnn-course: a recurrent neural network in numpy.
+"""A recurrent neural network in numpy: the code that notebooks 1 to 5 teach.
 
-The notebooks teach each piece; this module keeps the version they import.
-It follows the notation of the course:
+Read it top to bottom. Each section is headed by the notebook that builds it,
+in course order: notation (vocabulary, one-hot, padding), the forward pass,
+the loss, backpropagation through time, then training and sampling. The input
+checks come last: every public function checks its inputs and raises
+``ValueError`` naming the argument, what was expected and what it got.
 
-- ``x`` holds a batch of input sequences, shape ``(n_x, m, T_x)``: feature,
-  example, time step. ``x[:, i, t]`` is ``x^{(i)<t+1>}`` (Python counts from 0,
-  the notes from 1).
-- ``a`` holds the hidden activations, shape ``(n_a, m, T_x)``; ``a0`` is
-  ``a^{<0>}``, shape ``(n_a, m)``, usually zeros.
-- ``y_hat`` holds the outputs, shape ``(n_y, m, T_x)``.
-- The parameters are a dict with ``Waa (n_a, n_a)``, ``Wax (n_a, n_x)``,
-  ``Wya (n_y, n_a)``, ``ba (n_a, 1)`` and ``by (n_y, 1)``, shared by every
-  time step.
+The notation is that of the Sequence Models notes, with examples as columns
+(so a layer is ``W @ a + b``): inputs ``x (n_x, m, T_x)`` (feature, example,
+time step; ``x[:, i, t]`` is ``x^{(i)<t+1>}``, as Python counts from 0 and the
+notes from 1), hidden states ``a (n_a, m, T_x)`` from ``a0 = a^{<0>} (n_a, m)``,
+usually zeros, and outputs ``y_hat (n_y, m, T_x)``. ``params`` is a dict of
+``Waa (n_a, n_a)``, ``Wax (n_a, n_x)``, ``Wya (n_y, n_a)``, ``ba (n_a, 1)`` and
+``by (n_y, 1)``, shared by every time step; ``g1`` is the hidden activation
+(``"tanh"`` or ``"relu"``), ``g2`` the output one (``"softmax"`` or ``"sigmoid"``).
 
-Columns are examples, as in the notes, so a layer is ``W @ a + b``.
-
-The order of this file follows the course: text to ids (vocabulary, one-hot,
-padding), activations, parameters, the forward pass, the losses, then
-backpropagation through time.
-Every public function checks its inputs and raises ``ValueError`` naming the
-argument, what was expected and what it got.
+The fast trainer of notebook 5 (flat float32 buffers, a fused minibatch step,
+threads, saved models, the command line) is in ``char_trainer.py``; its tests
+compare it with the functions here.
 """
 
 from __future__ import annotations
@@ -28,83 +26,22 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = [
-    "DATA_DIR",
-    "CharVocab",
-    "one_hot",
-    "pad_batch",
-    "sigmoid",
-    "softmax",
-    "relu",
-    "G1_FUNCTIONS",
-    "G2_FUNCTIONS",
-    "init_params",
-    "rnn_cell_forward",
-    "rnn_forward",
-    "binary_cross_entropy",
-    "cross_entropy",
-    "rnn_cell_backward",
-    "rnn_backward",
-    "rnn_loss_and_grads",
-    "grad_check",
-    "clip_gradients",
-]
+# The public names, by the notebook that teaches them.
+__all__ = ["DATA_DIR", "CharVocab", "one_hot", "pad_batch"]  # notebook 1
+__all__ += ["sigmoid", "softmax", "relu", "G1_FUNCTIONS", "G2_FUNCTIONS"]  # notebook 2
+__all__ += ["init_params", "rnn_cell_forward", "rnn_forward"]
+__all__ += ["binary_cross_entropy", "cross_entropy"]  # notebook 3
+__all__ += ["rnn_cell_backward", "rnn_backward", "rnn_loss_and_grads"]  # notebook 4
+__all__ += ["grad_check", "clip_gradients"]
+__all__ += ["sgd_update", "init_adagrad_state", "adagrad_update"]  # notebook 5
+__all__ += ["init_adam_state", "adam_update", "sample"]
 
 #: Folder of the corpora bundled with the course.
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
 
 # ---------------------------------------------------------------------------
-# Input checks shared by the public functions
-# ---------------------------------------------------------------------------
-
-
-def _as_float_array(name, value):
-    """Return ``value`` as a floating-point array, refusing non-finite entries."""
-    arr = np.asarray(value)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise ValueError(f"{name} must be a numeric array; got dtype {arr.dtype}")
-    if not np.issubdtype(arr.dtype, np.floating):
-        arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise ValueError(f"{name} must contain only finite numbers; got {bad} NaN or infinite value(s)")
-    return arr
-
-
-def _check_shape(name, arr, expected, labels):
-    """Check ``arr.shape`` against ``expected``, where ``None`` matches any size.
-
-    ``labels`` names each axis (for example ``("n_x", "m", "T_x")``) so that the
-    message reads ``x must have shape (n_x, m, T_x) = (27, m, T_x); got (27, 5)``.
-    """
-    ok = len(arr.shape) == len(expected) and all(e is None or e == s for e, s in zip(expected, arr.shape))
-    if not ok:
-        symbolic = "(" + ", ".join(labels) + ")"
-        concrete = (
-            "("
-            + ", ".join(lab if e is None else str(e) for e, lab in zip(expected, labels))
-            + (",)" if len(labels) == 1 else ")")
-        )
-        if concrete == symbolic:
-            wanted = symbolic
-        else:
-            wanted = f"{symbolic} = {concrete}"
-        raise ValueError(f"{name} must have shape {wanted}; got {tuple(arr.shape)}")
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {sorted(choices)}; got {value!r}")
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer; got {value!r}")
-
-
-# ---------------------------------------------------------------------------
-# From text to arrays
+# notebook 1: notation — vocabulary, one-hot and padding
 # ---------------------------------------------------------------------------
 
 
@@ -144,10 +81,7 @@ class CharVocab:
         return f"CharVocab(size={self.size}, chars={''.join(self.chars)!r})"
 
     def encode(self, text):
-        """Turn a string into an int64 array of ids, shape ``(len(text),)``.
-
-        Raises ``ValueError`` listing every character the vocabulary lacks.
-        """
+        """Turn a string into an int64 array of ids, shape ``(len(text),)``."""
         if not isinstance(text, str):
             raise ValueError(f"text must be a str; got {type(text).__name__}")
         unknown = sorted(set(text) - self.char_to_id.keys())
@@ -159,7 +93,7 @@ class CharVocab:
         return np.array([self.char_to_id[c] for c in text], dtype=np.int64)
 
     def decode(self, ids):
-        """Turn a sequence of ids back into a string."""
+        """Turn a 1-D sequence of ids back into a string."""
         ids = np.asarray(ids)
         if ids.ndim != 1 or (ids.size and not np.issubdtype(ids.dtype, np.integer)):
             raise ValueError(
@@ -174,53 +108,25 @@ class CharVocab:
 def one_hot(ids, n):
     """One-hot encode integer ids along a new first axis.
 
-    Args:
-        ids: integer array of any shape ``S``, each entry in ``[0, n)``; for
-            example ``(T_x,)`` for one sequence or ``(m, T_x)`` for a batch.
-        n: number of classes (the vocabulary size ``n_x``).
-
-    Returns:
-        float64 array of shape ``(n, *S)`` with ``out[ids[s], s] = 1``.
+    ``ids`` has any shape ``S`` (``(T_x,)`` for one sequence, ``(m, T_x)`` for
+    a batch), each entry in ``[0, n)``; ``n`` is the number of classes
+    (``n_x``). Returns a float64 array ``(n, *S)`` with ``out[ids[s], s] = 1``.
     """
-    _check_positive_int("n", n)
-    ids = np.asarray(ids)
-    if ids.size and not np.issubdtype(ids.dtype, np.integer):
-        raise ValueError(f"ids must be integers; got dtype {ids.dtype}")
-    ids = ids.astype(np.int64)
-    bad = ids[(ids < 0) | (ids >= n)]
-    if bad.size:
-        raise ValueError(f"ids must lie in [0, n) = [0, {n}); got {sorted(set(bad.tolist()))}")
+    ids = _check_one_hot_inputs(ids, n)
     out = np.zeros((n,) + ids.shape)
     np.put_along_axis(out, ids[np.newaxis], 1.0, axis=0)
     return out
 
 
 def pad_batch(sequences, n_x):
-    """Stack id sequences of different lengths into one padded batch.
+    """Stack ``m`` id sequences of different lengths into one padded batch.
 
-    Shorter sequences are padded at the end with all-zero vectors, and the
-    mask records which steps are real.
-
-    Args:
-        sequences: list of ``m`` 1-D integer arrays (or lists) of ids in
-            ``[0, n_x)``, of lengths ``T_x^{(i)} >= 1``.
-        n_x: vocabulary size.
-
-    Returns:
-        x: float64 array ``(n_x, m, T_x)`` with ``T_x = max_i T_x^{(i)}``;
-            ``x[:, i, t]`` is one-hot for a real step and all zeros after the
-            end of sequence ``i``.
-        mask: float64 array ``(m, T_x)``, 1 at real steps and 0 at padding.
+    ``sequences`` is a list of 1-D id sequences, each of length ``>= 1`` with
+    ids in ``[0, n_x)``. Returns ``x (n_x, m, T_x)``, with ``T_x`` the longest
+    length, and ``mask (m, T_x)``, 1 at real steps and 0 at padding. Shorter
+    sequences are padded at the end with all-zero vectors.
     """
-    _check_positive_int("n_x", n_x)
-    if isinstance(sequences, np.ndarray) and sequences.ndim == 2:
-        sequences = list(sequences)
-    if not isinstance(sequences, (list, tuple)) or not sequences:
-        raise ValueError(f"sequences must be a non-empty list of id sequences; got {sequences!r:.60}")
-    lengths = [len(s) for s in sequences]
-    if min(lengths) < 1:
-        empty = [i for i, n in enumerate(lengths) if n == 0]
-        raise ValueError(f"sequences must each hold at least one id; sequence(s) {empty} are empty")
+    sequences, lengths = _check_sequences(sequences, n_x)
     m, T_x = len(sequences), max(lengths)
     ids = np.zeros((m, T_x), dtype=np.int64)
     mask = np.zeros((m, T_x))
@@ -232,30 +138,26 @@ def pad_batch(sequences, n_x):
 
 
 # ---------------------------------------------------------------------------
-# Activations
+# notebook 2: the forward pass — activations, parameters, rnn_cell_forward,
+# rnn_forward
 # ---------------------------------------------------------------------------
 
 
 def sigmoid(z):
-    """Logistic function ``1 / (1 + exp(-z))``, element-wise, without overflow.
-
-    For very negative ``z``, ``exp(-z)`` would overflow; the equal form
-    ``exp(z) / (1 + exp(z))`` is used there instead.
-    """
+    """Logistic function ``1 / (1 + exp(-z))``, element-wise, without overflow."""
     z = _as_float_array("z", z)
+    # For very negative z, exp(-z) would overflow; there the equal form
+    # exp(z) / (1 + exp(z)) is used instead.
     e = np.exp(-np.abs(z))  # in (0, 1], never overflows
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def softmax(z, axis=0):
-    """Softmax along ``axis`` (default 0, the class axis of ``(n_y, m[, T])``).
-
-    Subtracting the maximum first leaves the result unchanged (softmax is
-    invariant to adding a constant) and keeps ``exp`` from overflowing.
-    """
+    """Softmax along ``axis`` (default 0, the class axis of ``(n_y, m[, T])``)."""
     z = _as_float_array("z", z)
     if z.ndim == 0:
         raise ValueError("z must have at least one axis; got a scalar")
+    # Subtracting the maximum leaves softmax unchanged and keeps exp from overflowing.
     e = np.exp(z - z.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 
@@ -272,44 +174,13 @@ G1_FUNCTIONS = {"tanh": np.tanh, "relu": relu}
 G2_FUNCTIONS = {"sigmoid": sigmoid, "softmax": softmax}
 
 
-# ---------------------------------------------------------------------------
-# Parameters and the forward pass
-# ---------------------------------------------------------------------------
-
-_PARAM_LABELS = {
-    "Waa": ("n_a", "n_a"),
-    "Wax": ("n_a", "n_x"),
-    "Wya": ("n_y", "n_a"),
-    "ba": ("n_a", "1"),
-    "by": ("n_y", "1"),
-}
-
-
 def init_params(n_x, n_a, n_y, rng, scale=0.01, dtype=np.float64):
-    """Random weights and zero biases for an RNN.
-
-    Args:
-        n_x: input size (vocabulary size for one-hot characters).
-        n_a: number of hidden units.
-        n_y: output size.
-        rng: a ``numpy.random.Generator``, e.g. ``np.random.default_rng(0)``.
-        scale: standard deviation of the normally distributed weights.
-        dtype: floating-point type of every array.
-
-    Returns:
-        dict with ``Waa (n_a, n_a)``, ``Wax (n_a, n_x)``, ``Wya (n_y, n_a)``,
-        ``ba (n_a, 1)`` and ``by (n_y, 1)``.
-    """
-    for name, value in (("n_x", n_x), ("n_a", n_a), ("n_y", n_y)):
-        _check_positive_int(name, value)
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(
-            f"rng must be a numpy.random.Generator such as np.random.default_rng(0); got {type(rng).__name__}"
-        )
-    if not (np.isfinite(scale) and scale >= 0):
-        raise ValueError(f"scale must be a finite number >= 0; got {scale!r}")
-    if not np.issubdtype(np.dtype(dtype), np.floating):
-        raise ValueError(f"dtype must be a floating-point type; got {dtype!r}")
+    """Random weights (normal, standard deviation ``scale``, drawn from the
+    ``numpy.random.Generator`` ``rng``) and zero biases for an RNN with ``n_x``
+    inputs, ``n_a`` hidden units and ``n_y`` outputs. Returns a dict of ``dtype``
+    arrays ``Waa (n_a, n_a)``, ``Wax (n_a, n_x)``, ``Wya (n_y, n_a)``,
+    ``ba (n_a, 1)`` and ``by (n_y, 1)``."""
+    _check_init_args(n_x, n_a, n_y, rng, scale, dtype)
 
     def normal(*shape):
         return (scale * rng.standard_normal(shape)).astype(dtype)
@@ -321,6 +192,464 @@ def init_params(n_x, n_a, n_y, rng, scale=0.01, dtype=np.float64):
         "ba": np.zeros((n_a, 1), dtype=dtype),
         "by": np.zeros((n_y, 1), dtype=dtype),
     }
+
+
+def rnn_cell_forward(xt, a_prev, params, g1="tanh", g2="softmax", *, check=True):
+    """One time step for a batch of ``m`` examples.
+
+    ``xt (n_x, m)`` and ``a_prev (n_a, m)`` in; ``params`` and ``g1``, ``g2``
+    as in the module docstring. Returns ``a_next (n_a, m)``, ``yt_hat (n_y, m)``
+    and a cache for the backward step, a dict of ``a_next``, ``a_prev``,
+    ``xt``, ``params`` and ``g1``.
+
+    ``check=False`` skips the input checks: :func:`rnn_forward` and
+    :func:`sample` check once, then run this cell at every step.
+    """
+    if check:
+        xt, a_prev, params = _check_cell_inputs(xt, a_prev, params, g1, g2)
+    Waa, Wax, Wya, ba, by = params["Waa"], params["Wax"], params["Wya"], params["ba"], params["by"]
+    a_next = G1_FUNCTIONS[g1](Waa @ a_prev + Wax @ xt + ba)
+    yt_hat = G2_FUNCTIONS[g2](Wya @ a_next + by)
+    cache = {"a_next": a_next, "a_prev": a_prev, "xt": xt, "params": params, "g1": g1}
+    return a_next, yt_hat, cache
+
+
+def rnn_forward(x, a0, params, g1="tanh", g2="softmax"):
+    """Run the RNN over whole sequences: the same cell with the same weights at
+    every step, each step starting from the previous step's hidden state.
+
+    ``x (n_x, m, T_x)``, ``a0 (n_a, m)`` (zeros in the notes); ``params``,
+    ``g1``, ``g2`` as in :func:`rnn_cell_forward`. Returns ``a (n_a, m, T_x)``
+    with ``a[:, :, t]`` = ``a^{<t+1>}``, ``y_hat (n_y, m, T_x)``, and
+    ``caches``, the pair ``(list of T_x step caches, x)`` for the backward pass.
+    """
+    x, a0, params = _check_forward_inputs(x, a0, params, g1, g2)
+    (_, m, T_x), n_a, n_y = x.shape, a0.shape[0], params["Wya"].shape[0]
+    dtype = np.result_type(x, a0, *params.values())  # float32 stays float32
+    a = np.zeros((n_a, m, T_x), dtype=dtype)
+    y_hat = np.zeros((n_y, m, T_x), dtype=dtype)
+    caches = []
+    a_prev = a0
+    for t in range(T_x):
+        a_prev, y_hat[:, :, t], cache = rnn_cell_forward(x[:, :, t], a_prev, params, g1, g2, check=False)
+        a[:, :, t] = a_prev
+        caches.append(cache)
+    return a, y_hat, (caches, x)
+
+
+# ---------------------------------------------------------------------------
+# notebook 3: the loss
+# ---------------------------------------------------------------------------
+
+
+def _safe_log(p):
+    """``log(p)`` with ``p = 0`` mapped to ``log`` of the smallest positive
+    float, so a confident wrong answer costs a large finite amount, not inf."""
+    return np.log(np.maximum(p, np.finfo(p.dtype).tiny))
+
+
+def binary_cross_entropy(y_hat, y, mask=None):
+    """Binary cross-entropy of sigmoid outputs, summed over units, examples and
+    unmasked steps: per unit and step, ``-(y log y_hat + (1 - y) log(1 - y_hat))``.
+
+    ``y_hat``: probabilities ``(n_y, m, T_y)``, or ``(n_y, m)`` for one step;
+    ``y``: 0/1 targets of the same shape; ``mask``: optional ``(m, T_y)`` (or
+    ``(m,)``), 1 at real steps and 0 at padding. Returns the cost ``J``, a float.
+    """
+    y_hat, y, mask = _check_loss_inputs(y_hat, y, mask)
+    # Skip the term whose weight is zero: 0 * log(0) must count as 0, not NaN.
+    pos = np.where(y > 0, y * _safe_log(y_hat), 0.0)
+    neg = np.where(y < 1, (1 - y) * _safe_log(1 - y_hat), 0.0)
+    return float(-np.sum((pos + neg) * mask)) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def cross_entropy(y_hat, y, mask=None):
+    """Categorical cross-entropy of softmax outputs, summed over examples and
+    unmasked steps: per step ``-sum_k y_k log y_hat_k``, minus the
+    log-probability of the correct class when ``y`` is one-hot.
+
+    ``y_hat``: distributions ``(n_y, m, T_y)`` (or ``(n_y, m)``), each column
+    summing to 1; ``y``: one-hot targets of the same shape; ``mask``: optional
+    ``(m, T_y)`` (or ``(m,)``), 0 at padding. Returns the cost ``J``, a float.
+    """
+    y_hat, y, mask = _check_loss_inputs(y_hat, y, mask)
+    per_step = -np.sum(np.where(y > 0, y * _safe_log(y_hat), 0.0), axis=0)
+    return float(np.sum(per_step * mask))
+
+
+# ---------------------------------------------------------------------------
+# notebook 4: backpropagation through time — backward, gradient check, clipping
+# ---------------------------------------------------------------------------
+
+
+def rnn_cell_backward(da_next, cache, *, check=True):
+    """Gradients of one time step, given ``da_next (n_a, m)``: everything that
+    reaches ``a_next``, from this step's output and from the next step.
+
+    With ``z = Waa @ a_prev + Wax @ xt + ba`` and ``a_next = g1(z)``, the chain
+    rule gives ``dz = da_next * g1'(z)``, then the lines below. ``cache`` is the
+    one :func:`rnn_cell_forward` returned for this step. Returns a dict of
+    ``dxt (n_x, m)``, ``da_prev (n_a, m)``, ``dWax (n_a, n_x)``,
+    ``dWaa (n_a, n_a)`` and ``dba (n_a, 1)``. ``check=False`` skips the input
+    checks (:func:`rnn_backward` checks once).
+    """
+    if check:
+        da_next = _check_cell_backward_inputs(da_next, cache)
+    a_next, a_prev, xt, p = cache["a_next"], cache["a_prev"], cache["xt"], cache["params"]
+    # g1'(z) from the cached a_next, so z itself need not be kept.
+    if cache["g1"] == "tanh":
+        dz = da_next * (1.0 - a_next**2)  # tanh'(z) = 1 - tanh(z)^2
+    else:
+        dz = da_next * (a_next > 0)  # ReLU'(z) is 1 where z > 0, else 0
+    return {
+        "dxt": p["Wax"].T @ dz,
+        "da_prev": p["Waa"].T @ dz,
+        "dWax": dz @ xt.T,
+        "dWaa": dz @ a_prev.T,
+        "dba": dz.sum(axis=1, keepdims=True),  # ba is added to every example
+    }
+
+
+def rnn_backward(da, caches):
+    """Backpropagation through time for the recurrent part of the network.
+
+    ``da (n_a, m, T_x)``: the gradient of the cost with respect to each hidden
+    state through the output layer only; ``caches``: what :func:`rnn_forward`
+    returned. Returns a dict of ``dx (n_x, m, T_x)``, ``da0 (n_a, m)``,
+    ``dWax (n_a, n_x)``, ``dWaa (n_a, n_a)`` and ``dba (n_a, 1)``.
+    """
+    da, step_caches, x = _check_backward_inputs(da, caches)
+    n_x, m, T_x = x.shape
+    p = step_caches[0]["params"]
+    dtype = np.result_type(da, x, *p.values())
+    dx = np.zeros((n_x, m, T_x), dtype=dtype)
+    grads = {k: np.zeros_like(p[k[1:]], dtype=dtype) for k in ("dWax", "dWaa", "dba")}
+    da_prev = np.zeros(da.shape[:2], dtype=dtype)
+    for t in reversed(range(T_x)):
+        # a^<t> feeds this step's output (da) and the next step (da_prev).
+        step = rnn_cell_backward(da[:, :, t] + da_prev, step_caches[t], check=False)
+        dx[:, :, t] = step["dxt"]
+        da_prev = step["da_prev"]
+        for k in grads:
+            grads[k] += step[k]  # every step uses the same weights: sum their gradients
+    return {"dx": dx, "da0": da_prev, **grads}
+
+
+def rnn_loss_and_grads(x, y, a0, params, g1="tanh", g2="softmax", mask=None):
+    """The cost of a whole RNN on a batch, and its gradients: :func:`rnn_forward`,
+    then :func:`cross_entropy` (softmax) or :func:`binary_cross_entropy`
+    (sigmoid), then :func:`rnn_backward`. For both pairings the gradient at the
+    output pre-activation is ``y_hat - y`` (for softmax ``y_hat * sum_k y_k - y``,
+    the same when each ``y`` column is one-hot), times the mask.
+
+    ``x (n_x, m, T_x)``, ``y (n_y, m, T_x)``, ``a0 (n_a, m)``, ``params``,
+    ``g1``, ``g2``; ``mask`` optional ``(m, T_x)``, 0 at padding. Returns ``J``
+    (a float), ``grads`` (``dWaa``, ``dWax``, ``dWya``, ``dba``, ``dby``, ``da0``,
+    each of the shape of what it differentiates) and ``a_last (n_a, m)``, the
+    final state, to carry into the next chunk of a long text (truncated BPTT).
+    """
+    a, y_hat, caches = rnn_forward(x, a0, params, g1=g1, g2=g2)
+    _, y, mask = _check_loss_inputs(y_hat, y, mask)
+    p = caches[0][0]["params"]
+    logits = np.einsum("ya,amt->ymt", p["Wya"], a) + p["by"][:, :, np.newaxis]
+    # The cost is computed from the logits, not from y_hat: log(1 - y_hat)
+    # loses most of its digits when y_hat is close to 1, which is enough to
+    # spoil a finite-difference check. It equals cross_entropy(y_hat, y, mask)
+    # (or binary_cross_entropy) up to that rounding error.
+    if g2 == "softmax":
+        shifted = logits - logits.max(axis=0, keepdims=True)
+        log_y_hat = shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
+        per_step = -np.sum(y * log_y_hat, axis=0)
+        dlogits = (y_hat * y.sum(axis=0) - y) * mask
+    else:
+        # -log(sigmoid(z)) = log(1 + e^-z) and -log(1 - sigmoid(z)) = log(1 + e^z)
+        per_step = np.sum(y * np.logaddexp(0, -logits) + (1 - y) * np.logaddexp(0, logits), axis=0)
+        dlogits = (y_hat - y) * mask
+    J = float(np.sum(per_step * mask))
+    grads = rnn_backward(np.einsum("ya,ymt->amt", p["Wya"], dlogits), caches)
+    grads["dWya"] = np.einsum("ymt,amt->ya", dlogits, a)
+    grads["dby"] = dlogits.sum(axis=(1, 2))[:, np.newaxis]
+    return J, {k: grads[k] for k in ("dWaa", "dWax", "dWya", "dba", "dby", "da0")}, a[:, :, -1]
+
+
+def grad_check(loss_fn, inputs, grads, eps=1e-5):
+    """Compare analytic gradients with centred finite differences: each entry
+    of each array in ``inputs`` is nudged by ``+eps`` and ``-eps`` in turn, and
+    ``(J(+) - J(-)) / (2 eps)`` estimates the derivative.
+
+    ``loss_fn()`` returns the cost, reading the arrays of ``inputs``, a dict of
+    float64 arrays (in float32 the rounding error of ``J`` swamps the difference)
+    changed in place and restored. ``grads`` holds an array of the same shape
+    for each name, under the same name or with a ``d`` in front (``"dWaa"``).
+    Returns a dict name -> ``|g - n| / (|g| + |n|)``, with the norms of the
+    whole analytic and numerical arrays (0 when both are 0); below about 1e-7
+    the gradient is right.
+    """
+    analytic_grads = _check_grad_check_inputs(loss_fn, inputs, grads, eps)
+    errors = {}
+    for name, arr in inputs.items():
+        analytic = analytic_grads[name]
+        numeric = np.zeros(arr.shape)
+        # Index the array itself (not a reshaped copy), so views work too, and
+        # restore every entry even if loss_fn raises.
+        for idx in np.ndindex(arr.shape):
+            old = arr[idx]
+            try:
+                arr[idx] = old + eps
+                j_plus = loss_fn()
+                arr[idx] = old - eps
+                j_minus = loss_fn()
+            finally:
+                arr[idx] = old
+            numeric[idx] = (j_plus - j_minus) / (2 * eps)
+        denom = np.linalg.norm(analytic) + np.linalg.norm(numeric)
+        errors[name] = 0.0 if denom == 0 else float(np.linalg.norm(analytic - numeric) / denom)
+    return errors
+
+
+def clip_gradients(grads, max_value=None, max_norm=None):
+    """Limit the size of gradients, returning new arrays (same names, shapes).
+
+    ``max_value`` clips every entry to ``[-max_value, max_value]`` (this can
+    change the gradient's direction). ``max_norm`` then rescales all arrays
+    together so that their joint Euclidean norm is at most ``max_norm`` (this
+    keeps the direction). Either, both or neither may be given.
+    """
+    out = {k: v.copy() for k, v in _check_clip_inputs(grads, max_value, max_norm).items()}
+    if max_value is not None:
+        for v in out.values():
+            np.clip(v, -max_value, max_value, out=v)
+    if max_norm is not None:
+        norm = np.sqrt(sum(float(np.sum(v * v)) for v in out.values()))
+        if norm > max_norm:
+            for v in out.values():
+                v *= max_norm / norm
+    return out
+
+
+# ---------------------------------------------------------------------------
+# notebook 5: training and sampling — optimizer updates, sampling
+# ---------------------------------------------------------------------------
+#
+# Each update takes one parameter array, its gradient and the optimizer's
+# state, and returns the new parameter and state. By default it is pure: the
+# arrays given stay unchanged. With inplace=True it writes into them (param,
+# the state's arrays, and the step count state["t"] in the dict) and returns
+# those same objects, using one work array and no copies: the fast trainer
+# calls adam_update(flat, gflat, state, lr, inplace=True) on the one flat
+# float32 buffer of all its parameters. Both paths run the same lines, so they
+# give the same numbers. For a dict, keep a state per array:
+#     params[k], states[k] = adam_update(params[k], grads["d" + k], states[k], lr)
+# Values are not scanned for NaN (a pass over every array at every step).
+
+
+def sgd_update(param, grad, lr, inplace=False):
+    """Gradient descent: ``param - lr * grad``. SGD keeps no state.
+
+    ``param``, ``grad``: float arrays of one shape; ``lr > 0``. Returns the new
+    parameter (``param`` itself when ``inplace=True``).
+    """
+    _check_update_inputs(param, grad, lr=lr)
+    if not inplace:
+        param = param.copy()
+    param -= lr * grad
+    return param
+
+
+def init_adagrad_state(param):
+    """Adagrad's starting state for ``param``: ``{"s": zeros}`` of its shape and dtype."""
+    return {"s": np.zeros_like(_check_float_array("param", param))}
+
+
+def adagrad_update(param, grad, state, lr, eps=1e-8, inplace=False):
+    """Adagrad: ``s += grad**2``, then ``param -= lr * grad / (sqrt(s) + eps)``.
+    Each entry's step shrinks as its squared gradients add up; the first step is
+    ``lr * grad / (|grad| + eps)``, about ``lr``. ``param``, ``grad``: float
+    arrays of one shape; ``state``: ``{"s"}`` of that shape (start with
+    :func:`init_adagrad_state`). Returns ``(param, state)``."""
+    _check_update_inputs(param, grad, state, ("s",), lr=lr, eps=eps)
+    if not inplace:
+        param, state = param.copy(), {"s": state["s"].copy()}
+    s = state["s"]
+    s += np.square(grad)
+    # param -= lr * grad / (sqrt(s) + eps), built in one work array (no copies)
+    step = np.sqrt(s)
+    step += eps
+    np.divide(grad, step, out=step)
+    step *= lr
+    param -= step
+    return param, state
+
+
+def init_adam_state(param):
+    """Adam's starting state for ``param``: ``{"m": zeros, "v": zeros, "t": 0}``,
+    the arrays of its shape and dtype."""
+    param = _check_float_array("param", param)
+    return {"m": np.zeros_like(param), "v": np.zeros_like(param), "t": 0}
+
+
+def adam_update(param, grad, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, inplace=False):
+    """Adam: a step along a running mean ``m`` of the gradient, each entry
+    divided by the root of a running mean ``v`` of its square::
+
+        m = beta1 m + (1 - beta1) grad;  v = beta2 v + (1 - beta2) grad**2;  t += 1
+        lr_t = lr * sqrt(1 - beta2**t) / (1 - beta1**t)
+        param -= lr_t * m / (sqrt(v) + eps)
+
+    ``m`` and ``v`` start at zero, too small early on by ``1 - beta1**t`` and
+    ``1 - beta2**t``; ``lr_t`` corrects both, so the first step is about
+    ``lr * sign(grad)``. ``param``, ``grad``: float arrays of one shape;
+    ``state``: ``{"m", "v"}`` of that shape and the step count ``"t"`` (start
+    with :func:`init_adam_state`). Returns ``(param, state)``."""
+    _check_update_inputs(param, grad, state, ("m", "v", "t"), lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+    if not inplace:
+        param, state = param.copy(), {"m": state["m"].copy(), "v": state["v"].copy(), "t": state["t"]}
+    m, v = state["m"], state["v"]
+    m *= beta1
+    m += (1 - beta1) * grad
+    v *= beta2
+    v += (1 - beta2) * np.square(grad)
+    t = state["t"] = state["t"] + 1
+    lr_t = lr * np.sqrt(1 - beta2**t) / (1 - beta1**t)
+    # param -= lr_t * m / (sqrt(v) + eps), built in one work array (no copies)
+    step = np.sqrt(v)
+    step += eps
+    np.divide(m, step, out=step)
+    step *= lr_t
+    param -= step
+    return param, state
+
+
+def sample(params, n_chars, rng, temperature=1.0, a0=None, first_id=None, g1="tanh"):
+    """Draw ``n_chars`` ids, one at a time, each read back as the next input;
+    returns them as a list of ints. ``params`` needs ``n_x == n_y``.
+
+    Each step runs :func:`rnn_cell_forward` (``m = 1``, softmax outputs
+    ``softmax(z)``) and draws from ``softmax(z / temperature)`` with ``rng``, a
+    ``numpy.random.Generator``: below 1 sharpens, above 1 flattens, 0 takes the
+    most likely id (greedy). The first step starts from ``a0 (n_a, 1)`` (zeros
+    if None) and reads ``one_hot(first_id)``, or the all-zero vector if
+    ``first_id`` is None. To continue a text, run :func:`rnn_forward` over all
+    but its last id, then pass ``a0 = a[:, :, -1]`` and ``first_id`` = that id.
+    """
+    params, a, x = _check_sample_inputs(params, n_chars, rng, temperature, a0, first_id, g1)
+    ids = []
+    for _ in range(n_chars):
+        a, y, _ = rnn_cell_forward(x, a, params, g1, "softmax", check=False)
+        p = y[:, 0].astype(np.float64)
+        if temperature == 0:
+            i = int(np.argmax(p))
+        else:
+            # softmax(z / T) is p ** (1 / T), normalised (the constant that
+            # softmax subtracts from z drops out). Dividing by max(p) first
+            # keeps the powers from underflowing to all zeros.
+            p = (p / p.max()) ** (1.0 / temperature)
+            i = int(rng.choice(len(p), p=p / p.sum()))
+        ids.append(i)
+        x = np.zeros_like(x)
+        x[i] = 1.0  # the drawn id is the next step's input
+    return ids
+
+
+# ---------------------------------------------------------------------------
+# Input checks (shared by the public functions)
+# ---------------------------------------------------------------------------
+
+# The axes of each parameter, named as in the notes (used in the messages).
+_PARAM_LABELS = {
+    "Waa": ("n_a", "n_a"),
+    "Wax": ("n_a", "n_x"),
+    "Wya": ("n_y", "n_a"),
+    "ba": ("n_a", "1"),
+    "by": ("n_y", "1"),
+}
+
+
+def _as_float_array(name, value):
+    """Return ``value`` as a floating-point array, refusing non-finite entries."""
+    arr = np.asarray(value)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"{name} must be a numeric array; got dtype {arr.dtype}")
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{name} must contain only finite numbers; got {bad} NaN or infinite value(s)")
+    return arr
+
+
+def _check_shape(name, arr, expected, labels):
+    """Check ``arr.shape`` against ``expected``, where ``None`` matches any size.
+    ``labels`` name the axes, so that the message reads
+    ``x must have shape (n_x, m, T_x) = (27, m, T_x); got (27, 5)``."""
+    if len(arr.shape) == len(expected) and all(e is None or e == s for e, s in zip(expected, arr.shape)):
+        return
+    symbolic = "(" + ", ".join(labels) + ")"
+    concrete = "(" + ", ".join(lab if e is None else str(e) for e, lab in zip(expected, labels))
+    concrete += ",)" if len(labels) == 1 else ")"
+    wanted = symbolic if concrete == symbolic else f"{symbolic} = {concrete}"
+    raise ValueError(f"{name} must have shape {wanted}; got {tuple(arr.shape)}")
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}; got {value!r}")
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+
+
+def _check_number(name, value, wanted, ok):
+    """Check that ``value`` is a finite real number for which ``ok(value)`` holds."""
+    real = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not (real and np.isfinite(value) and ok(value)):
+        raise ValueError(f"{name} must be {wanted}; got {value!r}")
+
+
+def _check_one_hot_inputs(ids, n):
+    """Return ``ids`` as int64, each in ``[0, n)``."""
+    _check_positive_int("n", n)
+    ids = np.asarray(ids)
+    if ids.size and not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"ids must be integers; got dtype {ids.dtype}")
+    ids = ids.astype(np.int64)
+    bad = ids[(ids < 0) | (ids >= n)]
+    if bad.size:
+        raise ValueError(f"ids must lie in [0, n) = [0, {n}); got {sorted(set(bad.tolist()))}")
+    return ids
+
+
+def _check_sequences(sequences, n_x):
+    """Returns the sequences and their lengths; :func:`one_hot` checks the ids."""
+    _check_positive_int("n_x", n_x)
+    if isinstance(sequences, np.ndarray) and sequences.ndim == 2:
+        sequences = list(sequences)
+    if not isinstance(sequences, (list, tuple)) or not sequences:
+        raise ValueError(f"sequences must be a non-empty list of id sequences; got {sequences!r:.60}")
+    lengths = [len(s) for s in sequences]
+    if min(lengths) < 1:
+        empty = [i for i, n in enumerate(lengths) if n == 0]
+        raise ValueError(f"sequences must each hold at least one id; sequence(s) {empty} are empty")
+    return sequences, lengths
+
+
+def _check_init_args(n_x, n_a, n_y, rng, scale, dtype):
+    for name, value in (("n_x", n_x), ("n_a", n_a), ("n_y", n_y)):
+        _check_positive_int(name, value)
+    _check_rng(rng)
+    if not (np.isfinite(scale) and scale >= 0):
+        raise ValueError(f"scale must be a finite number >= 0; got {scale!r}")
+    if not np.issubdtype(np.dtype(dtype), np.floating):
+        raise ValueError(f"dtype must be a floating-point type; got {dtype!r}")
+
+
+def _check_rng(rng):
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(
+            f"rng must be a numpy.random.Generator such as np.random.default_rng(0); got {type(rng).__name__}"
+        )
 
 
 def _check_params(params, n_x=None):
@@ -343,66 +672,23 @@ def _check_params(params, n_x=None):
     return n_x, n_a, n_y, p
 
 
-def _check_activations(g1, g2):
+def _check_cell_inputs(xt, a_prev, params, g1, g2):
+    """Returns ``xt``, ``a_prev`` and the params as float arrays."""
     _check_choice("g1", g1, G1_FUNCTIONS)
     _check_choice("g2", g2, G2_FUNCTIONS)
-
-
-def _cell_forward(xt, a_prev, p, g1, g2):
-    """One time step without input checks (the public functions check once)."""
-    z = p["Waa"] @ a_prev + p["Wax"] @ xt + p["ba"]
-    a_next = G1_FUNCTIONS[g1](z)
-    yt_hat = G2_FUNCTIONS[g2](p["Wya"] @ a_next + p["by"])
-    cache = {"a_next": a_next, "a_prev": a_prev, "xt": xt, "params": p, "g1": g1}
-    return a_next, yt_hat, cache
-
-
-def rnn_cell_forward(xt, a_prev, params, g1="tanh", g2="softmax"):
-    """One step of the RNN, for a batch of ``m`` examples.
-
-    ``a_next = g1(Waa @ a_prev + Wax @ xt + ba)`` and
-    ``yt_hat = g2(Wya @ a_next + by)``.
-
-    Args:
-        xt: input at this step, ``(n_x, m)``.
-        a_prev: hidden state of the previous step, ``(n_a, m)``.
-        params: dict with ``Waa (n_a, n_a)``, ``Wax (n_a, n_x)``,
-            ``Wya (n_y, n_a)``, ``ba (n_a, 1)``, ``by (n_y, 1)``.
-        g1: hidden activation, ``"tanh"`` or ``"relu"``.
-        g2: output activation, ``"softmax"`` or ``"sigmoid"``.
-
-    Returns:
-        a_next: ``(n_a, m)``.
-        yt_hat: ``(n_y, m)``.
-        cache: dict with ``a_next``, ``a_prev``, ``xt``, ``params`` and ``g1``,
-            the values the backward step needs.
-    """
-    _check_activations(g1, g2)
     n_x, n_a, _, p = _check_params(params)
     xt = _as_float_array("xt", xt)
     _check_shape("xt", xt, (n_x, None), ("n_x", "m"))
     a_prev = _as_float_array("a_prev", a_prev)
     _check_shape("a_prev", a_prev, (n_a, xt.shape[1]), ("n_a", "m"))
-    return _cell_forward(xt, a_prev, p, g1, g2)
+    return xt, a_prev, p
 
 
-def rnn_forward(x, a0, params, g1="tanh", g2="softmax"):
-    """Run the RNN over whole sequences: the same cell, the same weights, at
-    every step, each step starting from the previous step's hidden state.
-
-    Args:
-        x: inputs, ``(n_x, m, T_x)``.
-        a0: initial hidden state ``a^{<0>}``, ``(n_a, m)`` (zeros in the notes).
-        params: as in :func:`rnn_cell_forward`.
-        g1, g2: activation names, as in :func:`rnn_cell_forward`.
-
-    Returns:
-        a: hidden states, ``(n_a, m, T_x)``; ``a[:, :, t]`` is ``a^{<t+1>}``.
-        y_hat: outputs, ``(n_y, m, T_x)``.
-        caches: ``(list of T_x step caches, x)`` for the backward pass.
-    """
-    _check_activations(g1, g2)
-    n_x, n_a, n_y, p = _check_params(params)
+def _check_forward_inputs(x, a0, params, g1, g2):
+    """Returns ``x``, ``a0`` and the params as float arrays."""
+    _check_choice("g1", g1, G1_FUNCTIONS)
+    _check_choice("g2", g2, G2_FUNCTIONS)
+    n_x, n_a, _, p = _check_params(params)
     x = _as_float_array("x", x)
     _check_shape("x", x, (n_x, None, None), ("n_x", "m", "T_x"))
     _, m, T_x = x.shape
@@ -410,22 +696,7 @@ def rnn_forward(x, a0, params, g1="tanh", g2="softmax"):
         raise ValueError("x must have at least one time step; got T_x = 0")
     a0 = _as_float_array("a0", a0)
     _check_shape("a0", a0, (n_a, m), ("n_a", "m"))
-
-    dtype = np.result_type(x, a0, *p.values())
-    a = np.zeros((n_a, m, T_x), dtype=dtype)
-    y_hat = np.zeros((n_y, m, T_x), dtype=dtype)
-    caches = []
-    a_prev = a0
-    for t in range(T_x):
-        a_prev, y_hat[:, :, t], cache = _cell_forward(x[:, :, t], a_prev, p, g1, g2)
-        a[:, :, t] = a_prev
-        caches.append(cache)
-    return a, y_hat, (caches, x)
-
-
-# ---------------------------------------------------------------------------
-# Losses
-# ---------------------------------------------------------------------------
+    return x, a0, p
 
 
 def _check_loss_inputs(y_hat, y, mask):
@@ -454,61 +725,6 @@ def _check_loss_inputs(y_hat, y, mask):
     return y_hat, y, mask
 
 
-def _safe_log(p):
-    """``log(p)`` with ``p = 0`` mapped to ``log`` of the smallest positive
-    float, so a confident wrong answer costs a large finite amount, not inf."""
-    return np.log(np.maximum(p, np.finfo(p.dtype).tiny))
-
-
-def binary_cross_entropy(y_hat, y, mask=None):
-    """Binary cross-entropy of sigmoid outputs, summed over units, examples and
-    unmasked steps.
-
-    Per unit and step: ``L = -(y log y_hat + (1 - y) log(1 - y_hat))``.
-
-    Args:
-        y_hat: predicted probabilities in ``[0, 1]``, ``(n_y, m, T_y)`` (or
-            ``(n_y, m)`` for a single step).
-        y: 0/1 targets, same shape as ``y_hat``.
-        mask: optional ``(m, T_y)`` (or ``(m,)``) of 1 for real steps, 0 for
-            padding; masked steps contribute nothing.
-
-    Returns:
-        The cost ``J`` as a Python float.
-    """
-    y_hat, y, mask = _check_loss_inputs(y_hat, y, mask)
-    # Skip the term whose weight is zero: 0 * log(0) must count as 0, not NaN.
-    pos = np.where(y > 0, y * _safe_log(y_hat), 0.0)
-    neg = np.where(y < 1, (1 - y) * _safe_log(1 - y_hat), 0.0)
-    return float(-np.sum((pos + neg) * mask)) + 0.0  # + 0.0 turns -0.0 into 0.0
-
-
-def cross_entropy(y_hat, y, mask=None):
-    """Categorical cross-entropy of softmax outputs, summed over examples and
-    unmasked steps.
-
-    Per step: ``L = -sum_k y_k log y_hat_k``, i.e. minus the log-probability
-    given to the correct class when ``y`` is one-hot.
-
-    Args:
-        y_hat: predicted distributions, ``(n_y, m, T_y)`` (or ``(n_y, m)``),
-            each column summing to 1.
-        y: one-hot targets, same shape as ``y_hat``.
-        mask: optional ``(m, T_y)`` (or ``(m,)``), 0 at padded steps.
-
-    Returns:
-        The cost ``J`` as a Python float.
-    """
-    y_hat, y, mask = _check_loss_inputs(y_hat, y, mask)
-    per_step = -np.sum(np.where(y > 0, y * _safe_log(y_hat), 0.0), axis=0)
-    return float(np.sum(per_step * mask))
-
-
-# ---------------------------------------------------------------------------
-# Backpropagation through time
-# ---------------------------------------------------------------------------
-
-
 def _check_cache(name, cache):
     keys = {"a_next", "a_prev", "xt", "params", "g1"}
     if not isinstance(cache, dict) or not keys <= cache.keys():
@@ -518,64 +734,16 @@ def _check_cache(name, cache):
         )
 
 
-def _cell_backward(da_next, cache):
-    """One step back without input checks; see :func:`rnn_cell_backward`."""
-    a_next, a_prev, xt, p = cache["a_next"], cache["a_prev"], cache["xt"], cache["params"]
-    if cache["g1"] == "tanh":
-        dz = da_next * (1.0 - a_next**2)  # tanh'(z) = 1 - tanh(z)^2
-    else:
-        dz = da_next * (a_next > 0)  # ReLU'(z) is 1 where z > 0, else 0
-    return {
-        "dxt": p["Wax"].T @ dz,
-        "da_prev": p["Waa"].T @ dz,
-        "dWax": dz @ xt.T,
-        "dWaa": dz @ a_prev.T,
-        "dba": dz.sum(axis=1, keepdims=True),
-    }
-
-
-def rnn_cell_backward(da_next, cache):
-    """Gradients of one RNN step, given the gradient reaching its output state.
-
-    With ``z = Waa @ a_prev + Wax @ xt + ba`` and ``a_next = g1(z)``:
-    ``dz = da_next * g1'(z)`` (element-wise), then ``dWax = dz @ xt.T``,
-    ``dWaa = dz @ a_prev.T``, ``dba = dz`` summed over examples,
-    ``dxt = Wax.T @ dz`` and ``da_prev = Waa.T @ dz``.
-
-    Args:
-        da_next: gradient of the cost with respect to ``a_next``, ``(n_a, m)``:
-            everything that reaches it, from this step's output and from the
-            next step.
-        cache: the cache returned by :func:`rnn_cell_forward` for this step.
-
-    Returns:
-        dict with ``dxt (n_x, m)``, ``da_prev (n_a, m)``, ``dWax (n_a, n_x)``,
-        ``dWaa (n_a, n_a)`` and ``dba (n_a, 1)``.
-    """
+def _check_cell_backward_inputs(da_next, cache):
+    """Checks of :func:`rnn_cell_backward`; returns ``da_next`` as floats."""
     _check_cache("cache", cache)
     da_next = _as_float_array("da_next", da_next)
-    n_a, m = cache["a_next"].shape
-    _check_shape("da_next", da_next, (n_a, m), ("n_a", "m"))
-    return _cell_backward(da_next, cache)
+    _check_shape("da_next", da_next, cache["a_next"].shape, ("n_a", "m"))
+    return da_next
 
 
-def rnn_backward(da, caches):
-    """Backpropagation through time for the recurrent part of the network.
-
-    Walks the steps from last to first. At each step the gradient reaching
-    ``a^{<t>}`` is the part from that step's output, ``da[:, :, t]``, plus the
-    part flowing back from step ``t + 1``; the weight gradients are summed over
-    the steps because every step uses the same weights.
-
-    Args:
-        da: gradient of the cost with respect to each hidden state through the
-            output layer only, ``(n_a, m, T_x)``.
-        caches: the ``caches`` returned by :func:`rnn_forward`.
-
-    Returns:
-        dict with ``dx (n_x, m, T_x)``, ``da0 (n_a, m)``, ``dWax (n_a, n_x)``,
-        ``dWaa (n_a, n_a)`` and ``dba (n_a, 1)``.
-    """
+def _check_backward_inputs(da, caches):
+    """Returns ``da`` as floats, the step caches and ``x``."""
     if not (isinstance(caches, tuple) and len(caches) == 2 and isinstance(caches[0], list)):
         raise ValueError(
             "caches must be the (list of step caches, x) pair returned by rnn_forward; "
@@ -586,109 +754,20 @@ def rnn_backward(da, caches):
         raise ValueError("caches must hold at least one step; got none")
     for t, cache in enumerate(step_caches):
         _check_cache(f"caches[0][{t}]", cache)
-    n_x, m, T_x = x.shape
+    _, m, T_x = x.shape
     n_a = step_caches[0]["a_next"].shape[0]
     da = _as_float_array("da", da)
     _check_shape("da", da, (n_a, m, T_x), ("n_a", "m", "T_x"))
-
-    p = step_caches[0]["params"]
-    dtype = np.result_type(da, x, *p.values())
-    dx = np.zeros((n_x, m, T_x), dtype=dtype)
-    grads = {k: np.zeros_like(p[k[1:]], dtype=dtype) for k in ("dWax", "dWaa", "dba")}
-    da_prev = np.zeros((n_a, m), dtype=dtype)
-    for t in reversed(range(T_x)):
-        step = _cell_backward(da[:, :, t] + da_prev, step_caches[t])
-        dx[:, :, t] = step["dxt"]
-        da_prev = step["da_prev"]
-        for k in grads:
-            grads[k] += step[k]
-    return {"dx": dx, "da0": da_prev, **grads}
+    return da, step_caches, x
 
 
-def rnn_loss_and_grads(x, y, a0, params, g1="tanh", g2="softmax", mask=None):
-    """The cost of a whole RNN on a batch, and its gradients.
-
-    Runs :func:`rnn_forward`, scores the outputs with :func:`cross_entropy`
-    (``g2="softmax"``) or :func:`binary_cross_entropy` (``g2="sigmoid"``),
-    then backpropagates. For both pairings the gradient at the output
-    pre-activation is ``y_hat - y`` (for softmax, ``y_hat * sum_k y_k - y``,
-    which is the same when each ``y`` column is one-hot), times the mask.
-
-    Args:
-        x: inputs ``(n_x, m, T_x)``.
-        y: targets with the shape of ``y_hat``, ``(n_y, m, T_x)``.
-        a0: initial hidden state ``(n_a, m)``.
-        params: as in :func:`rnn_cell_forward`.
-        g1, g2: activation names.
-        mask: optional ``(m, T_x)``, 0 at padded steps.
-
-    Returns:
-        J: the cost, a float, summed over examples and unmasked steps.
-        grads: dict with ``dWaa``, ``dWax``, ``dWya``, ``dba``, ``dby`` and
-            ``da0``, each with the shape of what it differentiates.
-        a_last: the final hidden state ``a^{<T_x>}``, ``(n_a, m)``, to carry
-            into the next chunk of a long sequence (truncated BPTT).
-    """
-    a, y_hat, caches = rnn_forward(x, a0, params, g1=g1, g2=g2)
-    _, y, mask = _check_loss_inputs(y_hat, y, mask)
-    p = caches[0][0]["params"]
-    logits = np.einsum("ya,amt->ymt", p["Wya"], a) + p["by"][:, :, np.newaxis]
-    # The cost is computed from the logits, not from y_hat: log(1 - y_hat)
-    # loses most of its digits when y_hat is close to 1, which is enough to
-    # spoil a finite-difference check. It equals cross_entropy(y_hat, y, mask)
-    # (or binary_cross_entropy) up to that rounding error.
-    if g2 == "softmax":
-        shifted = logits - logits.max(axis=0, keepdims=True)
-        log_y_hat = shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
-        per_step = -np.sum(y * log_y_hat, axis=0)
-        dlogits = (y_hat * y.sum(axis=0) - y) * mask
-    else:
-        # -log(sigmoid(z)) = log(1 + e^-z) and -log(1 - sigmoid(z)) = log(1 + e^z)
-        per_step = np.sum(y * np.logaddexp(0, -logits) + (1 - y) * np.logaddexp(0, logits), axis=0)
-        dlogits = (y_hat - y) * mask
-    J = float(np.sum(per_step * mask))
-    grads = rnn_backward(np.einsum("ya,ymt->amt", p["Wya"], dlogits), caches)
-    return (
-        J,
-        {
-            "dWaa": grads["dWaa"],
-            "dWax": grads["dWax"],
-            "dWya": np.einsum("ymt,amt->ya", dlogits, a),
-            "dba": grads["dba"],
-            "dby": dlogits.sum(axis=(1, 2))[:, np.newaxis],
-            "da0": grads["da0"],
-        },
-        a[:, :, -1],
-    )
-
-
-def grad_check(loss_fn, inputs, grads, eps=1e-5):
-    """Compare analytic gradients with centred finite differences.
-
-    Every entry of every array in ``inputs`` is nudged by ``+eps`` and
-    ``-eps`` in turn, and ``(J(+) - J(-)) / (2 eps)`` estimates the
-    derivative. Use float64: in float32 the rounding error of ``J`` swamps the
-    difference.
-
-    Args:
-        loss_fn: function of no arguments returning the cost as a float; it
-            must read the arrays of ``inputs`` (which are changed in place and
-            restored).
-        inputs: dict of float64 arrays, e.g. ``{"Waa": params["Waa"], ...}``.
-        grads: dict with an array of the same shape for each name, under the
-            same name or with a ``d`` in front (``"dWaa"``).
-        eps: the nudge.
-
-    Returns:
-        dict name -> relative error ``|g - n| / (|g| + |n|)`` (Euclidean norms
-        of the whole analytic array ``g`` and numerical array ``n``; 0 when
-        both are 0). Below about 1e-7 the gradient is right.
-    """
+def _check_grad_check_inputs(loss_fn, inputs, grads, eps):
+    """Checks of :func:`grad_check`; returns the analytic gradient of each input as floats."""
     if not callable(loss_fn):
         raise ValueError(f"loss_fn must be callable; got {type(loss_fn).__name__}")
     if not (np.isfinite(eps) and eps > 0):
         raise ValueError(f"eps must be a positive finite number; got {eps!r}")
-    errors = {}
+    analytic = {}
     for name, arr in inputs.items():
         if not isinstance(arr, np.ndarray) or arr.dtype != np.float64:
             raise ValueError(
@@ -698,62 +777,83 @@ def grad_check(loss_fn, inputs, grads, eps=1e-5):
         key = name if name in grads else "d" + name
         if key not in grads:
             raise ValueError(f"grads has no entry {name!r} or {'d' + name!r}")
-        analytic = _as_float_array(f"grads[{key!r}]", grads[key])
-        _check_shape(f"grads[{key!r}]", analytic, arr.shape, tuple(str(s) for s in arr.shape))
-        numeric = np.zeros(arr.shape)
-        # Index the array itself (not a reshaped copy), so views work too, and
-        # restore every entry even if loss_fn raises.
-        for idx in np.ndindex(arr.shape):
-            old = arr[idx]
-            try:
-                arr[idx] = old + eps
-                j_plus = loss_fn()
-                arr[idx] = old - eps
-                j_minus = loss_fn()
-            finally:
-                arr[idx] = old
-            numeric[idx] = (j_plus - j_minus) / (2 * eps)
-        denom = np.linalg.norm(analytic) + np.linalg.norm(numeric)
-        errors[name] = 0.0 if denom == 0 else float(np.linalg.norm(analytic - numeric) / denom)
-    return errors
+        analytic[name] = _as_float_array(f"grads[{key!r}]", grads[key])
+        _check_shape(f"grads[{key!r}]", analytic[name], arr.shape, tuple(str(s) for s in arr.shape))
+    return analytic
 
 
-def clip_gradients(grads, max_value=None, max_norm=None):
-    """Limit the size of gradients, returning new arrays.
-
-    ``max_value`` clips every entry to ``[-max_value, max_value]`` (this can
-    change the gradient's direction). ``max_norm`` then rescales all arrays
-    together so that their joint Euclidean norm is at most ``max_norm``
-    (this keeps the direction). Either, both or neither may be given.
-
-    Args:
-        grads: dict name -> array.
-        max_value: positive number or None.
-        max_norm: positive number or None.
-
-    Returns:
-        dict with the same names and shapes.
-    """
+def _check_clip_inputs(grads, max_value, max_norm):
+    """Checks of :func:`clip_gradients`; returns the gradients as float arrays."""
     if not isinstance(grads, dict) or not grads:
         raise ValueError(f"grads must be a non-empty dict of arrays; got {grads!r:.60}")
     for name, limit in (("max_value", max_value), ("max_norm", max_norm)):
         if limit is not None and not (np.isfinite(limit) and limit > 0):
             raise ValueError(f"{name} must be a positive finite number or None; got {limit!r}")
-    out = {k: _as_float_array(f"grads[{k!r}]", v).copy() for k, v in grads.items()}
-    if max_value is not None:
-        for v in out.values():
-            np.clip(v, -max_value, max_value, out=v)
-    if max_norm is not None:
-        norm = np.sqrt(sum(float(np.sum(v * v)) for v in out.values()))
-        if norm > max_norm:
-            for v in out.values():
-                v *= max_norm / norm
-    return out
+    return {k: _as_float_array(f"grads[{k!r}]", v) for k, v in grads.items()}
 
 
-if (
-    __name__ == "__main__"
-):  # the command line lives in char_trainer; this keeps `python -m rnn_utils train` working
+def _check_float_array(name, arr):
+    """A numpy array of floats, as the updates need (they work in its dtype)."""
+    if not isinstance(arr, np.ndarray) or not np.issubdtype(arr.dtype, np.floating):
+        got = f"dtype {arr.dtype}" if isinstance(arr, np.ndarray) else type(arr).__name__
+        raise ValueError(f"{name} must be a numpy array of floats (float32 or float64); got {got}")
+    return arr
+
+
+def _check_update_inputs(param, grad, state=None, state_keys=(), *, lr, eps=None, **betas):
+    """Types, shapes and settings; not the values, which would cost a pass over
+    every array at every step."""
+    shape = _check_float_array("param", param).shape
+    arrays = [("grad", grad)]
+    if state_keys:
+        init = "init_adam_state" if "t" in state_keys else "init_adagrad_state"
+        missing = sorted(set(state_keys) - state.keys()) if isinstance(state, dict) else None
+        if missing is None or missing:
+            got = f"missing {missing}" if missing else f"got {type(state).__name__}"
+            raise ValueError(
+                f"state must be a dict with keys {sorted(state_keys)}, as {init}(param) makes; {got}"
+            )
+        arrays += [(f"state[{k!r}]", state[k]) for k in state_keys if k != "t"]
+        t = state.get("t", 0)
+        if isinstance(t, bool) or not isinstance(t, (int, np.integer)) or t < 0:
+            raise ValueError(f"state['t'] must be a step count, an integer >= 0; got {t!r}")
+    for name, arr in arrays:
+        if _check_float_array(name, arr).shape != shape:
+            raise ValueError(f"{name} must have the shape of param, {shape}; got {arr.shape}")
+    for name, value in (("lr", lr), ("eps", eps)):
+        if value is not None:
+            _check_number(name, value, "a positive finite number", lambda v: v > 0)
+    for name, beta in betas.items():
+        _check_number(name, beta, "a number in [0, 1)", lambda b: 0 <= b < 1)
+
+
+def _check_sample_inputs(params, n_chars, rng, temperature, a0, first_id, g1):
+    """Returns the params as floats, the first state ``(n_a, 1)`` and input ``(n_x, 1)``."""
+    _check_choice("g1", g1, G1_FUNCTIONS)
+    n_x, n_a, n_y, p = _check_params(params)
+    if n_x != n_y:
+        raise ValueError(
+            f"params must have n_x == n_y to read each drawn id back as the next input; "
+            f"got n_x = {n_x}, n_y = {n_y}"
+        )
+    if isinstance(n_chars, bool) or not isinstance(n_chars, (int, np.integer)) or n_chars < 0:
+        raise ValueError(f"n_chars must be a non-negative integer; got {n_chars!r}")
+    _check_rng(rng)
+    _check_number("temperature", temperature, "a finite number >= 0", lambda v: v >= 0)
+    a = np.zeros((n_a, 1)) if a0 is None else _as_float_array("a0", a0)
+    _check_shape("a0", a, (n_a, 1), ("n_a", "1"))
+    x = np.zeros((n_x, 1))
+    if first_id is not None:
+        if isinstance(first_id, bool) or not isinstance(first_id, (int, np.integer)):
+            raise ValueError(f"first_id must be an integer id or None; got {first_id!r}")
+        if not 0 <= first_id < n_x:
+            raise ValueError(f"first_id must lie in [0, n_x) = [0, {n_x}); got {first_id}")
+        x[first_id] = 1.0
+    return p, a, x
+
+
+if __name__ == "__main__":
+    # The command line lives in char_trainer; this keeps `python -m rnn_utils train` working.
     from char_trainer import main
 
     raise SystemExit(main())

@@ -171,18 +171,21 @@ def test_init_params_rejects_bad_arguments(kwargs, message):
 
 def hand_params():
     """One input, one hidden unit, two outputs, with values chosen so that each
-    step can be worked out by hand."""
+    step can be worked out by hand. Both biases are nonzero (and by is not the
+    same in every row, which softmax would cancel), so a forward pass that
+    forgets ``+ ba`` or ``+ by`` gives other numbers."""
     return {
         "Waa": np.array([[2.0]]),
-        "Wax": np.array([[math.atanh(0.5)]]),
-        "Wya": np.array([[0.0], [2 * math.log(3)]]),
-        "ba": np.array([[0.0]]),
-        "by": np.array([[0.0], [0.0]]),
+        "Wax": np.array([[math.atanh(0.5) - 0.25]]),
+        "Wya": np.array([[0.0], [4 * math.log(3)]]),
+        "ba": np.array([[0.25]]),
+        "by": np.array([[0.0], [-math.log(3)]]),
     }
 
 
 def test_cell_forward_by_hand():
-    # z = 2*0 + atanh(0.5)*1 + 0, so a = 0.5; logits (0, ln 3) give softmax (1/4, 3/4).
+    # z = 2*0 + (atanh(0.5) - 0.25)*1 + 0.25 = atanh(0.5), so a = 0.5;
+    # logits (0, 4 ln 3 * 0.5 - ln 3) = (0, ln 3) give softmax (1/4, 3/4).
     a_next, yt_hat, cache = ru.rnn_cell_forward(np.array([[1.0]]), np.array([[0.0]]), hand_params())
     assert a_next.shape == (1, 1) and yt_hat.shape == (2, 1)
     assert a_next[0, 0] == pytest.approx(0.5)
@@ -194,25 +197,25 @@ def test_cell_forward_by_hand():
 def test_cell_forward_relu_and_sigmoid_by_hand():
     p = hand_params()
     p["Wax"] = np.array([[-1.0]])
-    # z = -1 so ReLU gives 0, logits are (0, 0) and each sigmoid is 1/2.
+    # z = -1 + 0.25 so ReLU gives 0; the logits are by = (0, -ln 3): sigmoids 1/2 and 1/4.
     a_next, yt_hat, _ = ru.rnn_cell_forward(np.array([[1.0]]), np.array([[0.0]]), p, g1="relu", g2="sigmoid")
     assert a_next[0, 0] == 0.0
-    assert yt_hat[:, 0].tolist() == [0.5, 0.5]
-    # z = 2*0.5 + 0 = 1: ReLU passes it, sigmoid(2 ln 3) = 9/10.
+    assert yt_hat[:, 0] == pytest.approx([0.5, 0.25])
+    # z = 2*0.5 + 0.25 = 1.25: ReLU passes it; logit 4 ln 3 * 1.25 - ln 3 = 4 ln 3, sigmoid 81/82.
     a_next, yt_hat, _ = ru.rnn_cell_forward(np.array([[0.0]]), np.array([[0.5]]), p, g1="relu", g2="sigmoid")
-    assert a_next[0, 0] == 1.0
-    assert yt_hat[:, 0] == pytest.approx([0.5, 0.9])
+    assert a_next[0, 0] == 1.25
+    assert yt_hat[:, 0] == pytest.approx([0.5, 81 / 82])
 
 
 def test_rnn_forward_two_steps_by_hand():
     x = np.array([[[1.0, 0.0]]])  # (n_x, m, T_x) = (1, 1, 2)
     a, y_hat, (caches, x_cached) = ru.rnn_forward(x, np.zeros((1, 1)), hand_params())
     assert a.shape == (1, 1, 2) and y_hat.shape == (2, 1, 2)
-    # step 1: a = 0.5; step 2: z = 2 * 0.5 + 0 = 1, a = tanh(1).
+    # step 1: a = 0.5; step 2: z = 2 * 0.5 + 0 + 0.25 = 1.25, a = tanh(1.25).
     assert a[0, 0, 0] == pytest.approx(0.5)
-    assert a[0, 0, 1] == pytest.approx(0.7615941559557649)
+    assert a[0, 0, 1] == pytest.approx(0.8482836399575129)
     assert y_hat[:, 0, 0] == pytest.approx([0.25, 0.75])
-    e = math.exp(2 * math.log(3) * 0.7615941559557649)
+    e = math.exp(4 * math.log(3) * 0.8482836399575129 - math.log(3))  # logits (0, ln e)
     assert y_hat[:, 0, 1] == pytest.approx([1 / (1 + e), e / (1 + e)])
     assert len(caches) == 2 and x_cached is not None
     assert caches[1]["a_prev"][0, 0] == pytest.approx(0.5)
@@ -221,6 +224,7 @@ def test_rnn_forward_two_steps_by_hand():
 def test_rnn_forward_equals_repeated_cells_and_uses_a0():
     rng = np.random.default_rng(3)
     p = ru.init_params(4, 5, 3, rng, scale=0.7)
+    p["ba"], p["by"] = rng.standard_normal((5, 1)), rng.standard_normal((3, 1))
     x = rng.standard_normal((4, 2, 6))
     a0 = rng.standard_normal((5, 2))
     a, y_hat, _ = ru.rnn_forward(x, a0, p, g1="relu", g2="sigmoid")
@@ -233,9 +237,29 @@ def test_rnn_forward_equals_repeated_cells_and_uses_a0():
     assert not np.allclose(a_zero[:, :, 0], ru.rnn_forward(x, a0, p)[0][:, :, 0])
 
 
+@pytest.mark.parametrize("g1, g2", [("tanh", "softmax"), ("relu", "sigmoid")])
+def test_cell_forward_equals_the_equations_with_nonzero_biases(g1, g2):
+    rng = np.random.default_rng(9)
+    p = ru.init_params(3, 4, 2, rng, scale=0.8)
+    p["ba"], p["by"] = rng.standard_normal((4, 1)), rng.standard_normal((2, 1))
+    xt, a_prev = rng.standard_normal((3, 5)), rng.standard_normal((4, 5))
+    a_next, yt_hat, _ = ru.rnn_cell_forward(xt, a_prev, p, g1=g1, g2=g2)
+    z = p["Waa"] @ a_prev + p["Wax"] @ xt + p["ba"]
+    a_ref = np.tanh(z) if g1 == "tanh" else np.maximum(z, 0)
+    logits = p["Wya"] @ a_ref + p["by"]
+    if g2 == "softmax":
+        y_ref = np.exp(logits) / np.exp(logits).sum(axis=0)
+    else:
+        y_ref = 1 / (1 + np.exp(-logits))
+    np.testing.assert_allclose(a_next, a_ref, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(yt_hat, y_ref, rtol=1e-13, atol=1e-15)
+
+
 def test_rnn_forward_single_step_and_float32():
     rng = np.random.default_rng(4)
     p = ru.init_params(3, 2, 3, rng, dtype=np.float32)
+    p["ba"] = np.full((2, 1), 0.5, dtype=np.float32)
+    p["by"] = np.array([[1.0], [0.0], [-1.0]], dtype=np.float32)
     x = rng.standard_normal((3, 1, 1)).astype(np.float32)
     a, y_hat, _ = ru.rnn_forward(x, np.zeros((2, 1), dtype=np.float32), p)
     assert a.shape == (2, 1, 1) and a.dtype == np.float32 and y_hat.dtype == np.float32
