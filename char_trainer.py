@@ -29,6 +29,9 @@ from rnn_utils import (
     _check_params,
     _check_positive_int,
     _check_shape,
+    adagrad_update,
+    adam_update,
+    sgd_update,
 )
 
 __all__ = [
@@ -789,7 +792,9 @@ _AUTO_EVAL_MIN_SECONDS = 0.5
 
 
 class _Optimizer:
-    """Adam, Adagrad or SGD, updating one flat parameter buffer in place.
+    """Adam, Adagrad or SGD on one flat parameter buffer, in place: the update
+    rules are the course's own (``rnn_utils.adam_update`` and friends), applied
+    to the whole buffer at once.
 
     ``step`` counts the updates since the run began, resumed runs included:
     Adam's bias correction depends on it. ``moment1`` and ``moment2`` are
@@ -797,37 +802,19 @@ class _Optimizer:
     ``moment2``; SGD uses neither.
     """
 
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
-
     def __init__(self, name, lr, flat):
         self.name, self.lr, self.step = name, lr, 0
-        self.moment1, self.moment2, self.scratch = (np.zeros_like(flat) for _ in range(3))
+        self.moment1, self.moment2 = np.zeros_like(flat), np.zeros_like(flat)
 
     def update(self, flat, gflat):
-        beta1, beta2, eps, lr, scratch = self.beta1, self.beta2, self.eps, self.lr, self.scratch
-        self.step += 1
         if self.name == "adam":
-            self.moment1 *= beta1
-            self.moment1 += (1 - beta1) * gflat
-            self.moment2 *= beta2
-            np.multiply(gflat, gflat, out=scratch)
-            self.moment2 += (1 - beta2) * scratch
-            step_size = lr * np.sqrt(1 - beta2**self.step) / (1 - beta1**self.step)
-            np.sqrt(self.moment2, out=scratch)
-            scratch += eps
-            np.divide(self.moment1, scratch, out=scratch)
-            scratch *= step_size
-            flat -= scratch
+            state = {"m": self.moment1, "v": self.moment2, "t": self.step}
+            adam_update(flat, gflat, state, self.lr, inplace=True)
         elif self.name == "adagrad":
-            np.multiply(gflat, gflat, out=scratch)
-            self.moment2 += scratch
-            np.sqrt(self.moment2, out=scratch)
-            scratch += eps
-            np.divide(gflat, scratch, out=scratch)
-            scratch *= lr
-            flat -= scratch
+            adagrad_update(flat, gflat, {"s": self.moment2}, self.lr, inplace=True)
         else:
-            flat -= lr * gflat
+            sgd_update(flat, gflat, self.lr, inplace=True)
+        self.step += 1
 
 
 class _StreamReader:

@@ -104,7 +104,7 @@ def test_each_optimizer_lowers_the_cost_of_a_small_rnn(name):
 
 
 def trainer_adam_step(flat, gflat, moment1, moment2, scratch, step, lr, beta1=0.9, beta2=0.999, eps=1e-8):
-    """The fast trainer's Adam step as char_trainer writes it today, with a scratch buffer."""
+    """The fast trainer's Adam step as char_trainer wrote it before it called adam_update (a scratch buffer)."""
     moment1 *= beta1
     moment1 += (1 - beta1) * gflat
     moment2 *= beta2
