@@ -20,7 +20,7 @@ fall on one trainer only.
 
 The trainers, all the same model (tanh RNN, softmax over characters):
 
-- ``ours-100``, ``ours-256``: ``rnn_utils.train_char_model``, float32, Adam,
+- ``ours-100``, ``ours-256``: ``char_trainer.train_char_model``, float32, Adam,
   ``n_a`` 100 / batch 64 / seq 50 and ``n_a`` 256 / batch 128 / seq 50.
 - ``textbook``: one sequence at a time, the way the model is usually first
   written: batch 1, seq 25, column vectors and matrix-vector products at
