@@ -31,6 +31,8 @@ from rnn_utils import (
     _check_shape,
     adagrad_update,
     adam_update,
+    clip_gradients,
+    init_params,
     sgd_update,
 )
 
@@ -1115,9 +1117,10 @@ def train_char_model(
     h = np.zeros((batch_size, n_a), dtype)
     if start is None:
         rng = np.random.default_rng(seed)
-        bound = 1.0 / np.sqrt(n_a)  # uniform(-1/sqrt(n_a), 1/sqrt(n_a)), biases 0
-        for name in ("WaxT", "WaaT", "WyaT"):
-            P[name][...] = rng.uniform(-bound, bound, P[name].shape)
+        # weights uniform on [-1/sqrt(n_a), 1/sqrt(n_a)) as in PyTorch's nn.RNN; biases 0
+        _from_course_layout(
+            init_params(n_x, n_a, n_x, rng, scale=1 / np.sqrt(n_a), dtype=dtype, distribution="uniform"), P
+        )
     else:
         _from_course_layout(start.params, P)
         rng = np.random.default_rng(seed)
@@ -1207,9 +1210,7 @@ def train_char_model(
                     )
                 last_good[...] = flat
                 if clip_norm is not None:
-                    norm = float(np.sqrt(np.dot(gflat, gflat)))
-                    if norm > clip_norm:
-                        gflat *= clip_norm / norm
+                    clip_gradients({"all": gflat}, max_norm=clip_norm, inplace=True)
                 opt.update(flat, gflat)
                 step += 1
                 chars += seq_len * batch_size

@@ -174,21 +174,26 @@ G1_FUNCTIONS = {"tanh": np.tanh, "relu": relu}
 G2_FUNCTIONS = {"sigmoid": sigmoid, "softmax": softmax}
 
 
-def init_params(n_x, n_a, n_y, rng, scale=0.01, dtype=np.float64):
-    """Random weights (normal, standard deviation ``scale``, drawn from the
-    ``numpy.random.Generator`` ``rng``) and zero biases for an RNN with ``n_x``
-    inputs, ``n_a`` hidden units and ``n_y`` outputs. Returns a dict of ``dtype``
-    arrays ``Waa (n_a, n_a)``, ``Wax (n_a, n_x)``, ``Wya (n_y, n_a)``,
-    ``ba (n_a, 1)`` and ``by (n_y, 1)``."""
+def init_params(n_x, n_a, n_y, rng, scale=0.01, dtype=np.float64, distribution="normal"):
+    """Random weights and zero biases for an RNN with ``n_x`` inputs, ``n_a``
+    hidden units and ``n_y`` outputs, drawn from the ``numpy.random.Generator``
+    ``rng``: normal with standard deviation ``scale``, or, with
+    ``distribution="uniform"``, uniform on ``[-scale, scale)`` (the fast trainer
+    uses ``scale = 1 / sqrt(n_a)``). Returns a dict of ``dtype`` arrays
+    ``Waa (n_a, n_a)``, ``Wax (n_a, n_x)``, ``Wya (n_y, n_a)``, ``ba (n_a, 1)``
+    and ``by (n_y, 1)``."""
     _check_init_args(n_x, n_a, n_y, rng, scale, dtype)
+    _check_choice("distribution", distribution, {"normal", "uniform"})
 
-    def normal(*shape):
+    def draw(*shape):
+        if distribution == "uniform":
+            return rng.uniform(-scale, scale, shape).astype(dtype)
         return (scale * rng.standard_normal(shape)).astype(dtype)
 
     return {
-        "Waa": normal(n_a, n_a),
-        "Wax": normal(n_a, n_x),
-        "Wya": normal(n_y, n_a),
+        "Waa": draw(n_a, n_a),
+        "Wax": draw(n_a, n_x),
+        "Wya": draw(n_y, n_a),
         "ba": np.zeros((n_a, 1), dtype=dtype),
         "by": np.zeros((n_y, 1), dtype=dtype),
     }
@@ -407,15 +412,18 @@ def grad_check(loss_fn, inputs, grads, eps=1e-5):
     return errors
 
 
-def clip_gradients(grads, max_value=None, max_norm=None):
+def clip_gradients(grads, max_value=None, max_norm=None, inplace=False):
     """Limit the size of gradients, returning new arrays (same names, shapes).
 
     ``max_value`` clips every entry to ``[-max_value, max_value]`` (this can
     change the gradient's direction). ``max_norm`` then rescales all arrays
     together so that their joint Euclidean norm is at most ``max_norm`` (this
     keeps the direction). Either, both or neither may be given.
+    ``inplace=True`` changes the float arrays given instead, without scanning
+    them for NaN (the fast trainer clips its one flat gradient buffer so).
     """
-    out = {k: v.copy() for k, v in _check_clip_inputs(grads, max_value, max_norm).items()}
+    grads = _check_clip_inputs(grads, max_value, max_norm, inplace)
+    out = grads if inplace else {k: v.copy() for k, v in grads.items()}
     if max_value is not None:
         for v in out.values():
             np.clip(v, -max_value, max_value, out=v)
@@ -782,13 +790,15 @@ def _check_grad_check_inputs(loss_fn, inputs, grads, eps):
     return analytic
 
 
-def _check_clip_inputs(grads, max_value, max_norm):
+def _check_clip_inputs(grads, max_value, max_norm, inplace):
     """Checks of :func:`clip_gradients`; returns the gradients as float arrays."""
     if not isinstance(grads, dict) or not grads:
         raise ValueError(f"grads must be a non-empty dict of arrays; got {grads!r:.60}")
     for name, limit in (("max_value", max_value), ("max_norm", max_norm)):
         if limit is not None and not (np.isfinite(limit) and limit > 0):
             raise ValueError(f"{name} must be a positive finite number or None; got {limit!r}")
+    if inplace:
+        return {k: _check_float_array(f"grads[{k!r}]", v) for k, v in grads.items()}
     return {k: _as_float_array(f"grads[{k!r}]", v) for k, v in grads.items()}
 
 

@@ -147,6 +147,15 @@ def test_init_params_shapes_zero_biases_and_seed():
     assert 1.8 < big["Waa"].std() < 2.2
 
 
+def test_init_params_uniform_stays_within_scale_and_fills_it():
+    p = ru.init_params(40, 60, 40, np.random.default_rng(2), scale=0.25, distribution="uniform")
+    for k in ("Waa", "Wax", "Wya"):
+        assert -0.25 <= p[k].min() and p[k].max() < 0.25
+        assert p[k].min() < -0.24 and p[k].max() > 0.24  # fills the range: not a normal of small spread
+        assert abs(p[k].std() - 0.25 / np.sqrt(3)) < 0.01  # the standard deviation of U(-s, s)
+    assert not p["ba"].any() and not p["by"].any()
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -156,6 +165,7 @@ def test_init_params_shapes_zero_biases_and_seed():
         ({"rng": 0}, "rng must be a numpy.random.Generator .*; got int"),
         ({"scale": -1.0}, "scale must be a finite number >= 0; got -1.0"),
         ({"dtype": np.int32}, "dtype must be a floating-point type"),
+        ({"distribution": "gauss"}, r"distribution must be one of \['normal', 'uniform'\]; got 'gauss'"),
     ],
 )
 def test_init_params_rejects_bad_arguments(kwargs, message):

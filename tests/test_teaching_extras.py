@@ -302,3 +302,20 @@ def test_sample_needs_as_many_outputs_as_inputs():
     params = ru.init_params(3, 4, 2, np.random.default_rng(0))
     with pytest.raises(ValueError, match="params must have n_x == n_y .*; got n_x = 3, n_y = 2"):
         ru.sample(params, 3, np.random.default_rng(0))
+
+
+def test_clip_gradients_in_place_changes_the_arrays_given_and_matches_the_copying_path():
+    rng = np.random.default_rng(7)
+    grads = {"dWaa": rng.standard_normal((4, 4)), "dby": rng.standard_normal((3, 1)) * 10}
+    expected = ru.clip_gradients(grads, max_value=8.0, max_norm=2.0)
+    before = {k: v.copy() for k, v in grads.items()}
+    out = ru.clip_gradients(grads, max_value=8.0, max_norm=2.0, inplace=True)
+    for k in grads:
+        assert out[k] is grads[k]  # the same array, changed
+        assert np.array_equal(grads[k], expected[k])
+        assert not np.array_equal(grads[k], before[k])
+    flat = np.float32([3.0, 4.0])  # norm 5: the trainer's flat buffer
+    ru.clip_gradients({"all": flat}, max_norm=1.0, inplace=True)
+    np.testing.assert_allclose(flat, [0.6, 0.8], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"grads\['g'\] must be a numpy array of floats .*; got list"):
+        ru.clip_gradients({"g": [1.0, 2.0]}, max_norm=1.0, inplace=True)
