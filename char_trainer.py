@@ -32,7 +32,11 @@ from rnn_utils import (
     adagrad_update,
     adam_update,
     clip_gradients,
+    cross_entropy,
     init_params,
+    one_hot,
+    rnn_forward,
+    sample,
     sgd_update,
 )
 
@@ -314,45 +318,48 @@ class CharModel:
     def __repr__(self):
         return f"CharModel(n_a={self.n_a}, vocab_size={self.vocab.size}, dtype={self.params['Waa'].dtype})"
 
-    def _run(self, ids):
-        """Hidden states ``(len(ids), n_a)`` after reading each id, one continuous
-        stream. Row-major and transposed weights: one small product per step."""
-        p = self.params
-        WaaT = np.ascontiguousarray(p["Waa"].T)
-        XW = p["Wax"].T[ids] + p["ba"][:, 0]
-        H = np.empty((len(ids), self.n_a), dtype=XW.dtype)
-        h = np.zeros(self.n_a, XW.dtype)
-        for t in range(len(ids)):
-            h = np.tanh(XW[t] + h @ WaaT)
-            H[t] = h
-        return H
+    def _forward(self, ids, chunk=8192):
+        """Read ``ids`` as one continuous stream from ``a^{<0>} = 0``, with the
+        course's own forward pass (``rnn_utils.rnn_forward``, one example, at
+        most ``chunk`` steps at a time so that memory stays bounded). Yields
+        ``(a, y_hat)`` per chunk: ``a (n_a, T)`` the hidden states and
+        ``y_hat (V, T)`` the softmax outputs after each id."""
+        a_last = np.zeros((self.n_a, 1), dtype=self.params["Waa"].dtype)
+        for start in range(0, len(ids), chunk):
+            x = one_hot(ids[np.newaxis, start : start + chunk], self.vocab.size).astype(a_last.dtype)
+            a, y_hat, _ = rnn_forward(x, a_last, self.params)
+            a_last = a[:, :, -1]
+            yield a[:, 0, :], y_hat[:, 0, :]
 
     def hidden_states(self, text):
         """Hidden activations after each character of ``text``, ``(n_a, len(text))``,
         starting from ``a^{<0>} = 0``."""
-        return self._run(self.vocab.encode(text)).T.copy()
+        return self._hidden(self.vocab.encode(text))
+
+    def _hidden(self, ids):
+        if not len(ids):
+            return np.zeros((self.n_a, 0), dtype=self.params["Waa"].dtype)
+        return np.concatenate([a for a, _ in self._forward(ids)], axis=1)
 
     def loss(self, text):
         """Mean negative log-likelihood, in nats per character, of each
         character of ``text`` given all those before it (the hidden state is
-        carried through the whole text; the first character is only read)."""
+        carried through the whole text; the first character is only read):
+        the course's ``cross_entropy`` of the outputs, divided by the number of
+        characters predicted."""
         ids = self.vocab.encode(text)
         if len(ids) < 2:
             raise ValueError(f"text must have at least 2 characters to score; got {len(ids)}")
-        H = self._run(ids[:-1])
-        total = 0.0
-        for start in range(0, len(H), 8192):  # bounded memory for long texts
-            logits = H[start : start + 8192] @ self.params["Wya"].T + self.params["by"][:, 0]
-            logits = logits.astype(np.float64)
-            logits -= logits.max(axis=1, keepdims=True)
-            log_norm = np.log(np.exp(logits).sum(axis=1))
-            targets = ids[start + 1 : start + 1 + len(logits)]
-            total += float(np.sum(log_norm - logits[np.arange(len(logits)), targets]))
+        total, start = 0.0, 1
+        for _, y_hat in self._forward(ids[:-1]):
+            targets = one_hot(ids[np.newaxis, start : start + y_hat.shape[1]], self.vocab.size)
+            total += cross_entropy(y_hat[:, np.newaxis, :], targets)
+            start += y_hat.shape[1]
         return total / (len(ids) - 1)
 
     def sample(self, n_chars, temperature=1.0, seed=0, prefix=""):
         """Generate ``n_chars`` characters after ``prefix``; returns ``prefix``
-        followed by them.
+        followed by them, drawn by the course's ``rnn_utils.sample``.
 
         The hidden state starts at zero and reads the prefix first. With an
         empty prefix, a newline is read first if the vocabulary has one (in a
@@ -373,27 +380,12 @@ class CharModel:
             raise ValueError(f"temperature must be a finite number >= 0; got {temperature!r}")
         if not isinstance(prefix, str):
             raise ValueError(f"prefix must be a str; got {type(prefix).__name__}")
-        rng = np.random.default_rng(seed)
-        p = self.params
-        WaaT = np.ascontiguousarray(p["Waa"].T)
-        WaxT, ba = p["Wax"].T, p["ba"][:, 0]
-        WyaT, by = np.ascontiguousarray(p["Wya"].T), p["by"][:, 0]
-        warm = prefix if prefix or "\n" not in self.vocab.char_to_id else "\n"
-        # With nothing to read, the first step sees a zero state and a zero input.
-        h = self._run(self.vocab.encode(warm))[-1] if warm else np.tanh(ba)
-        out = []
-        for _ in range(n_chars):
-            logits = (h @ WyaT + by).astype(np.float64)
-            if temperature == 0:
-                i = int(np.argmax(logits))
-            else:
-                z = logits / temperature
-                probs = np.exp(z - z.max())
-                cdf = np.cumsum(probs)
-                i = min(int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right")), len(cdf) - 1)
-            out.append(self.vocab.chars[i])
-            h = np.tanh(WaxT[i] + ba + h @ WaaT)
-        return prefix + "".join(out)
+        warm = self.vocab.encode(prefix if prefix or "\n" not in self.vocab.char_to_id else "\n")
+        # rnn_utils.sample reads its first id itself: run the rest of the warm-up first.
+        a0 = self._hidden(warm[:-1])[:, -1:] if len(warm) > 1 else None
+        first_id = int(warm[-1]) if len(warm) else None
+        ids = sample(self.params, n_chars, np.random.default_rng(seed), temperature, a0=a0, first_id=first_id)
+        return prefix + self.vocab.decode(ids)
 
     def save(self, path, *, with_train_state=True):
         """Write the model to a ``.npz`` file, atomically: the file appears
