@@ -860,10 +860,3 @@ def _check_sample_inputs(params, n_chars, rng, temperature, a0, first_id, g1):
             raise ValueError(f"first_id must lie in [0, n_x) = [0, {n_x}); got {first_id}")
         x[first_id] = 1.0
     return p, a, x
-
-
-if __name__ == "__main__":
-    # The command line lives in char_trainer; this keeps `python -m rnn_utils train` working.
-    from char_trainer import main
-
-    raise SystemExit(main())

@@ -23,9 +23,10 @@ The trainers, all the same model (tanh RNN, softmax over characters):
 - ``ours-100``, ``ours-256``: ``char_trainer.train_char_model``, float32, Adam,
   ``n_a`` 100 / batch 64 / seq 50 and ``n_a`` 256 / batch 128 / seq 50.
 - ``textbook``: one sequence at a time, the way the model is usually first
-  written: batch 1, seq 25, column vectors and matrix-vector products at
-  every step, Adagrad, float64 (numpy's default), ``n_a`` 100. Written here
-  as the classic reference.
+  written, and with the course's own teaching functions
+  (``rnn_utils.rnn_loss_and_grads``, ``clip_gradients``, ``adagrad_update``):
+  batch 1, seq 25, column vectors and matrix-vector products at every step,
+  Adagrad, float64 (numpy's default), ``n_a`` 100.
 - ``torch-100``, ``torch-256``: PyTorch on the CPU, ``torch.nn.RNN`` with
   one-hot inputs, a ``torch.nn.Linear`` output layer, Adam, the same sizes,
   learning rate, clipping and truncated BPTT as ours. Skipped when torch is
@@ -87,54 +88,28 @@ def run_ours(cfg, train, seconds, seed):
 
 
 def run_textbook(cfg, train, seconds, seed):
-    """One sequence at a time: the classic loop, written from the equations."""
+    """One sequence at a time, with the course's own teaching functions: the
+    loop a learner writes after notebooks 4 and 5."""
     vocab = ru.CharVocab(train)
     ids = vocab.encode(train)
     V, n_a, T = vocab.size, cfg["n_a"], cfg["seq"]
-    rng = np.random.default_rng(seed)
-    p = {
-        "Wax": rng.standard_normal((n_a, V)) * 0.01,
-        "Waa": rng.standard_normal((n_a, n_a)) * 0.01,
-        "Wya": rng.standard_normal((V, n_a)) * 0.01,
-        "ba": np.zeros((n_a, 1)),
-        "by": np.zeros((V, 1)),
-    }
-    memory = {k: np.zeros_like(v) for k, v in p.items()}
+    params = ru.init_params(V, n_a, V, np.random.default_rng(seed), scale=0.01)
+    states = {k: ru.init_adagrad_state(v) for k, v in params.items()}
     a_prev = np.zeros((n_a, 1))
     pos, chars = 0, 0
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
         if pos + T + 1 > len(ids):
             pos, a_prev = 0, np.zeros((n_a, 1))
-        xs, ys = ids[pos : pos + T], ids[pos + 1 : pos + T + 1]
-        a, probs = {-1: a_prev}, {}
-        for t in range(T):  # forward, one column vector per step
-            x = np.zeros((V, 1))
-            x[xs[t]] = 1
-            a[t] = np.tanh(p["Wax"] @ x + p["Waa"] @ a[t - 1] + p["ba"])
-            z = p["Wya"] @ a[t] + p["by"]
-            e = np.exp(z - z.max())
-            probs[t] = e / e.sum()
-        g = {k: np.zeros_like(v) for k, v in p.items()}
-        da_next = np.zeros((n_a, 1))
-        for t in reversed(range(T)):  # backward through time
-            dz_y = probs[t].copy()
-            dz_y[ys[t]] -= 1
-            g["Wya"] += dz_y @ a[t].T
-            g["by"] += dz_y
-            dz = (p["Wya"].T @ dz_y + da_next) * (1 - a[t] ** 2)
-            g["ba"] += dz
-            g["Wax"][:, xs[t]] += dz[:, 0]
-            g["Waa"] += dz @ a[t - 1].T
-            da_next = p["Waa"].T @ dz
-        for k in p:  # clip each entry, then Adagrad
-            np.clip(g[k], -CLIP, CLIP, out=g[k])
-            memory[k] += g[k] ** 2
-            p[k] -= 0.1 * g[k] / np.sqrt(memory[k] + 1e-8)
-        a_prev = a[T - 1]
+        x = ru.one_hot(ids[np.newaxis, pos : pos + T], V)  # (V, 1, T): a batch of one
+        y = ru.one_hot(ids[np.newaxis, pos + 1 : pos + T + 1], V)
+        _, grads, a_prev = ru.rnn_loss_and_grads(x, y, a_prev, params)
+        grads = ru.clip_gradients({k: grads["d" + k] for k in params}, max_value=CLIP)  # each entry
+        for k in params:
+            params[k], states[k] = ru.adagrad_update(params[k], grads[k], states[k], 0.1, inplace=True)
         pos += T
         chars += T
-    return ct.CharModel(vocab, p), chars, time.perf_counter() - start
+    return ct.CharModel(vocab, params), chars, time.perf_counter() - start
 
 
 def run_torch(cfg, train, seconds, seed):
