@@ -746,13 +746,22 @@ def test_more_cores_never_mean_fewer_threads():
         assert all(1 <= n <= min(c, ct.MAX_THREADS) for c, n in zip(range(1, 65), counts))
 
 
+def test_blas_uses_the_free_cores_only_when_the_batch_is_not_split():
+    assert ct.default_blas_threads(1, cores=2) == 2
+    assert ct.default_blas_threads(1, cores=1) == 1
+    assert ct.default_blas_threads(1, cores=64) == ct.MAX_BLAS_THREADS
+    assert ct.default_blas_threads(2, cores=2) == ct.default_blas_threads(4, cores=16) == 1
+
+
 def test_the_trainer_uses_the_cores_it_may_run_on(monkeypatch):
     monkeypatch.setattr(ct, "available_cores", lambda: 3)
     _, history = ct.train_char_model(TINY, n_a=8, seq_len=5, batch_size=8, steps=1)
-    assert history["threads"] == 1  # 8 streams: fewer than 32 a thread
+    assert history["threads"] == 1 and history["blas_threads"] == 3  # 8 streams: one group, BLAS on 3 cores
     _, history = ct.train_char_model(TINY * 4, n_a=8, seq_len=5, batch_size=96, steps=1)
-    assert history["threads"] == 3
+    assert history["threads"] == 3 and history["blas_threads"] == 1
     _, history = ct.train_char_model(TINY * 4, n_a=8, seq_len=5, batch_size=96, steps=1, threads=2)
-    assert history["threads"] == 2
+    assert history["threads"] == 2 and history["blas_threads"] == 1
+    _, history = ct.train_char_model(TINY, n_a=8, seq_len=5, batch_size=8, steps=1, threads=1)
+    assert history["threads"] == 1 and history["blas_threads"] == 1  # one thread asked for, one used
     with pytest.raises(ValueError, match="cores must be a positive integer; got 0"):
         ct.default_threads(64, cores=0)
