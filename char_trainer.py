@@ -26,13 +26,14 @@ from rnn_utils import (
     CharVocab,
     _as_float_array,
     _check_choice,
+    _check_number,
     _check_params,
     _check_positive_int,
     _check_shape,
     adagrad_update,
     adam_update,
     clip_gradients,
-    cross_entropy,
+    cross_entropy_from_logits,
     init_params,
     one_hot,
     rnn_forward,
@@ -60,8 +61,8 @@ __all__ = [
 # A character-level language model: fast minibatch training, sampling, files
 # ---------------------------------------------------------------------------
 #
-# The functions above follow the notation literally: one-hot inputs, columns
-# as examples, one cache per step. Training wants speed, so the trainer below
+# rnn_utils follows the notation literally: one-hot inputs, columns as
+# examples, one cache per step. Training wants speed, so the trainer below
 # computes the same model in a layout built for it:
 #
 # - time-major arrays with examples as rows: a hidden state is (m, n_a), so
@@ -252,7 +253,8 @@ class _SplitStep:
     :func:`_fast_step` on its own workspace and gradient buffer, in a thread
     of its own (numpy releases the GIL inside matrix products and ufunc loops,
     so the parts really run on separate cores, each with single-threaded
-    BLAS). The mean loss and its gradient over the whole batch are the
+    BLAS; a single part may use several BLAS threads, see
+    :func:`default_blas_threads`). The mean loss and its gradient over the whole batch are the
     averages of the parts' losses and gradients, weighted by the parts' sizes
     and summed in a fixed order: the result does not depend on which thread
     finishes first.
@@ -346,16 +348,18 @@ class CharModel:
         """Mean negative log-likelihood, in nats per character, of each
         character of ``text`` given all those before it (the hidden state is
         carried through the whole text; the first character is only read):
-        the course's ``cross_entropy`` of the outputs, divided by the number of
-        characters predicted."""
+        the course's ``cross_entropy_from_logits`` of the outputs, divided by
+        the number of characters predicted."""
         ids = self.vocab.encode(text)
         if len(ids) < 2:
             raise ValueError(f"text must have at least 2 characters to score; got {len(ids)}")
         total, start = 0.0, 1
-        for _, y_hat in self._forward(ids[:-1]):
-            targets = one_hot(ids[np.newaxis, start : start + y_hat.shape[1]], self.vocab.size)
-            total += cross_entropy(y_hat[:, np.newaxis, :], targets)
-            start += y_hat.shape[1]
+        Wya, by = self.params["Wya"].astype(np.float64), self.params["by"].astype(np.float64)
+        for a, _ in self._forward(ids[:-1]):
+            targets = one_hot(ids[np.newaxis, start : start + a.shape[1]], self.vocab.size)
+            # from the logits, not y_hat: exact even where a float32 probability rounds to 0
+            total += cross_entropy_from_logits((Wya @ a + by)[:, np.newaxis, :], targets)
+            start += a.shape[1]
         return total / (len(ids) - 1)
 
     def sample(self, n_chars, temperature=1.0, seed=0, prefix=""):
@@ -371,14 +375,7 @@ class CharModel:
         above 1 flattens it, and 0 means greedy decoding (always the most
         likely character).
         """
-        if isinstance(n_chars, bool) or not isinstance(n_chars, (int, np.integer)) or n_chars < 0:
-            raise ValueError(f"n_chars must be a non-negative integer; got {n_chars!r}")
-        if not (
-            isinstance(temperature, (int, float, np.floating))
-            and np.isfinite(temperature)
-            and temperature >= 0
-        ):
-            raise ValueError(f"temperature must be a finite number >= 0; got {temperature!r}")
+        # rnn_utils.sample checks n_chars and temperature.
         if not isinstance(prefix, str):
             raise ValueError(f"prefix must be a str; got {type(prefix).__name__}")
         warm = self.vocab.encode(prefix if prefix or "\n" not in self.vocab.char_to_id else "\n")
@@ -1053,10 +1050,10 @@ def train_char_model(
         threads: CPU threads. The batch is split into this many groups of
             streams, computed side by side, each with single-threaded BLAS
             (see ``_SplitStep``). None (default) chooses from the machine's
-            cores and the batch size (:func:`default_threads`), and lets BLAS
-            use the free cores when the batch is not split
-            (:func:`default_blas_threads`). The result depends on the
-            threads (the split changes the rounding).
+            cores and the batch size (:func:`default_threads`), and when
+            that leaves the batch unsplit, lets BLAS use up to
+            :data:`MAX_BLAS_THREADS` free cores (:func:`default_blas_threads`).
+            The result depends on the threads (the split changes the rounding).
         progress: False; True for a line at each tenth of the run (step
             and losses, the same lines for the same run); or ``"bar"`` for
             one redrawn line on stderr with speed, time, the best held-out
@@ -1072,13 +1069,14 @@ def train_char_model(
             only: scoring time is left out), ``interrupted``,
             ``stopped_early`` (patience ran out), ``model_step`` (the step the
             returned model is from), ``resumed_from_step`` (updates done
-            before this call) and, if ``val_text`` was scored,
+            before this call), ``threads`` and ``blas_threads`` (as used)
+            and, if ``val_text`` was scored,
             ``best_step`` and ``best_val_loss``. Steps count from the start
             of this call.
 
     Pressing Ctrl-C (or Jupyter's stop button) ends training early and keeps
-    the model trained so far. A non-finite (or, with ``explode_factor``,
-    exploding) loss raises :class:`TrainingDiverged` (a ``ValueError``)
+    the model trained so far. A non-finite or exploding loss (see
+    ``explode_factor``) raises :class:`TrainingDiverged` (a ``ValueError``)
     carrying the model training would have returned just before.
     """
     import hashlib
@@ -1095,13 +1093,12 @@ def train_char_model(
         raise ValueError("give steps or seconds (or both) to say when to stop; got neither")
     if steps is not None:
         _check_positive_int("steps", steps)
-    if seconds is not None and not (np.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"seconds must be a positive number; got {seconds!r}")
-    if not (np.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number; got {lr!r}")
+    if seconds is not None:
+        _check_number("seconds", seconds, "a positive number", lambda v: v > 0)
+    _check_number("lr", lr, "a positive number", lambda v: v > 0)
     _check_choice("optimizer", optimizer, {"adam", "adagrad", "sgd"})
-    if clip_norm is not None and not (np.isfinite(clip_norm) and clip_norm > 0):
-        raise ValueError(f"clip_norm must be a positive number or None; got {clip_norm!r}")
+    if clip_norm is not None:
+        _check_number("clip_norm", clip_norm, "a positive number or None", lambda v: v > 0)
     if eval_every != "auto":
         _check_positive_int("eval_every", eval_every)
     if keep_best not in (True, False):
@@ -1112,8 +1109,8 @@ def train_char_model(
         raise ValueError(
             "keep_best and patience need val_text, the held-out text to score; got val_text = None"
         )
-    if explode_factor is not None and not (np.isfinite(explode_factor) and explode_factor > 1):
-        raise ValueError(f"explode_factor must be a number > 1 or None; got {explode_factor!r}")
+    if explode_factor is not None:
+        _check_number("explode_factor", explode_factor, "a number > 1 or None", lambda v: v > 1)
     # Chosen threads also put free cores to work inside BLAS; threads given are taken as they are.
     blas_threads = 1
     if threads is None:
@@ -1275,6 +1272,7 @@ def _diverged(loss, limit, explode_factor, lr, n_x, step, history, held_out, sna
 
     if keep_best := held_out.best_flat is not None:
         model, history["model_step"] = snapshot(held_out.best_flat, held_out.best_state), held_out.best_step
+        history.update(best_step=held_out.best_step, best_val_loss=held_out.best_loss)
     else:
         # last_good holds the weights before the last update: those of step - 1
         # (at step 0, the starting weights, which are the bad ones themselves).
@@ -1484,8 +1482,9 @@ def main(argv=None):
         "--threads",
         type=int,
         default=None,
-        help="CPU threads; the batch is split between them (default: one per core, at most one per "
-        f"{MIN_STREAMS_PER_THREAD} streams and {MAX_THREADS} in all)",
+        help="CPU threads; the batch is split between them, each with single-threaded BLAS (default: one "
+        f"per core, at most one per {MIN_STREAMS_PER_THREAD} streams and {MAX_THREADS} in all; an unsplit "
+        f"batch lets BLAS use up to {MAX_BLAS_THREADS} cores)",
     )
     train.add_argument(
         "--save",

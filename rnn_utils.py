@@ -30,7 +30,7 @@ import numpy as np
 __all__ = ["DATA_DIR", "CharVocab", "one_hot", "pad_batch"]  # notebook 1
 __all__ += ["sigmoid", "softmax", "relu", "G1_FUNCTIONS", "G2_FUNCTIONS"]  # notebook 2
 __all__ += ["init_params", "rnn_cell_forward", "rnn_forward"]
-__all__ += ["binary_cross_entropy", "cross_entropy"]  # notebook 3
+__all__ += ["binary_cross_entropy", "cross_entropy", "cross_entropy_from_logits"]  # notebook 3
 __all__ += ["rnn_cell_backward", "rnn_backward", "rnn_loss_and_grads"]  # notebook 4
 __all__ += ["grad_check", "clip_gradients"]
 __all__ += ["sgd_update", "init_adagrad_state", "adagrad_update"]  # notebook 5
@@ -282,6 +282,19 @@ def cross_entropy(y_hat, y, mask=None):
     return float(np.sum(per_step * mask))
 
 
+def cross_entropy_from_logits(z, y, mask=None):
+    """:func:`cross_entropy` of ``softmax(z)``, computed from the logits ``z``
+    (``n_y, m, T_y``, or ``(n_y, m)``): ``log softmax(z) = z - max(z) -
+    log(sum(exp(z - max(z))))``. It stays exact where ``softmax(z)`` would round
+    a probability to 0 (a logit gap above about 745 in float64, 104 in
+    float32) and the log of it to the smallest float's. Same ``y``, ``mask``,
+    and returned ``J``."""
+    z, y, mask = _check_loss_inputs(z, y, mask, name="z")
+    shifted = z - z.max(axis=0, keepdims=True)
+    log_y_hat = shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
+    return float(np.sum(-np.sum(y * log_y_hat, axis=0) * mask))
+
+
 # ---------------------------------------------------------------------------
 # notebook 4: backpropagation through time — backward, gradient check, clipping
 # ---------------------------------------------------------------------------
@@ -362,15 +375,13 @@ def rnn_loss_and_grads(x, y, a0, params, g1="tanh", g2="softmax", mask=None):
     # spoil a finite-difference check. It equals cross_entropy(y_hat, y, mask)
     # (or binary_cross_entropy) up to that rounding error.
     if g2 == "softmax":
-        shifted = logits - logits.max(axis=0, keepdims=True)
-        log_y_hat = shifted - np.log(np.exp(shifted).sum(axis=0, keepdims=True))
-        per_step = -np.sum(y * log_y_hat, axis=0)
+        J = cross_entropy_from_logits(logits, y, mask)
         dlogits = (y_hat * y.sum(axis=0) - y) * mask
     else:
         # -log(sigmoid(z)) = log(1 + e^-z) and -log(1 - sigmoid(z)) = log(1 + e^z)
         per_step = np.sum(y * np.logaddexp(0, -logits) + (1 - y) * np.logaddexp(0, logits), axis=0)
+        J = float(np.sum(per_step * mask))
         dlogits = (y_hat - y) * mask
-    J = float(np.sum(per_step * mask))
     grads = rnn_backward(np.einsum("ya,ymt->amt", p["Wya"], dlogits), caches)
     grads["dWya"] = np.einsum("ymt,amt->ya", dlogits, a)
     grads["dby"] = dlogits.sum(axis=(1, 2))[:, np.newaxis]
@@ -647,8 +658,7 @@ def _check_init_args(n_x, n_a, n_y, rng, scale, dtype):
     for name, value in (("n_x", n_x), ("n_a", n_a), ("n_y", n_y)):
         _check_positive_int(name, value)
     _check_rng(rng)
-    if not (np.isfinite(scale) and scale >= 0):
-        raise ValueError(f"scale must be a finite number >= 0; got {scale!r}")
+    _check_number("scale", scale, "a finite number >= 0", lambda v: v >= 0)
     if not np.issubdtype(np.dtype(dtype), np.floating):
         raise ValueError(f"dtype must be a floating-point type; got {dtype!r}")
 
@@ -660,7 +670,7 @@ def _check_rng(rng):
         )
 
 
-def _check_params(params, n_x=None):
+def _check_params(params):
     """Check the five parameter arrays for presence, finiteness and agreeing
     shapes; return ``(n_x, n_a, n_y)`` and the arrays as floats."""
     if not isinstance(params, dict):
@@ -673,7 +683,7 @@ def _check_params(params, n_x=None):
         if p[k].ndim != 2:
             _check_shape(f"params['{k}']", p[k], (None, None), _PARAM_LABELS[k])
     n_a, n_y = p["Waa"].shape[0], p["Wya"].shape[0]
-    n_x = p["Wax"].shape[1] if n_x is None else n_x
+    n_x = p["Wax"].shape[1]
     sizes = {"n_a": n_a, "n_x": n_x, "n_y": n_y, "1": 1}
     for k, labels in _PARAM_LABELS.items():
         _check_shape(f"params['{k}']", p[k], tuple(sizes[lab] for lab in labels), labels)
@@ -707,14 +717,15 @@ def _check_forward_inputs(x, a0, params, g1, g2):
     return x, a0, p
 
 
-def _check_loss_inputs(y_hat, y, mask):
-    """Shared checks of the losses: probabilities, same-shaped targets, a mask
-    of shape ``y_hat.shape[1:]``. Returns the three as float arrays."""
-    y_hat = _as_float_array("y_hat", y_hat)
+def _check_loss_inputs(y_hat, y, mask, name="y_hat"):
+    """Shared checks of the losses: probabilities (or, with ``name="z"``,
+    logits), same-shaped targets, a mask of shape ``y_hat.shape[1:]``. Returns
+    the three as float arrays."""
+    y_hat = _as_float_array(name, y_hat)
     if y_hat.ndim not in (2, 3):
-        raise ValueError(f"y_hat must have shape (n_y, m, T_y), or (n_y, m) for one step; got {y_hat.shape}")
+        raise ValueError(f"{name} must have shape (n_y, m, T_y), or (n_y, m) for one step; got {y_hat.shape}")
     labels = ("n_y", "m", "T_y")[: y_hat.ndim]
-    if np.any((y_hat < 0) | (y_hat > 1)):
+    if name == "y_hat" and np.any((y_hat < 0) | (y_hat > 1)):
         raise ValueError(
             "y_hat must hold probabilities in [0, 1]; got values from "
             f"{y_hat.min():.4g} to {y_hat.max():.4g} (pass g2 outputs, not logits)"
@@ -773,8 +784,7 @@ def _check_grad_check_inputs(loss_fn, inputs, grads, eps):
     """Checks of :func:`grad_check`; returns the analytic gradient of each input as floats."""
     if not callable(loss_fn):
         raise ValueError(f"loss_fn must be callable; got {type(loss_fn).__name__}")
-    if not (np.isfinite(eps) and eps > 0):
-        raise ValueError(f"eps must be a positive finite number; got {eps!r}")
+    _check_number("eps", eps, "a positive finite number", lambda v: v > 0)
     analytic = {}
     for name, arr in inputs.items():
         if not isinstance(arr, np.ndarray) or arr.dtype != np.float64:
@@ -795,8 +805,8 @@ def _check_clip_inputs(grads, max_value, max_norm, inplace):
     if not isinstance(grads, dict) or not grads:
         raise ValueError(f"grads must be a non-empty dict of arrays; got {grads!r:.60}")
     for name, limit in (("max_value", max_value), ("max_norm", max_norm)):
-        if limit is not None and not (np.isfinite(limit) and limit > 0):
-            raise ValueError(f"{name} must be a positive finite number or None; got {limit!r}")
+        if limit is not None:
+            _check_number(name, limit, "a positive finite number or None", lambda v: v > 0)
     if inplace:
         return {k: _check_float_array(f"grads[{k!r}]", v) for k, v in grads.items()}
     return {k: _as_float_array(f"grads[{k!r}]", v) for k, v in grads.items()}

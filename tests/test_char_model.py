@@ -302,6 +302,8 @@ def test_load_refuses_files_that_are_not_models(tmp_path):
         (TINY, {"steps": None}, "give steps or seconds"),
         (TINY, {"steps": 0}, "steps must be a positive integer; got 0"),
         (TINY, {"lr": 0.0}, "lr must be a positive number; got 0.0"),
+        (TINY, {"lr": None}, "lr must be a positive number; got None"),
+        (TINY, {"seconds": "10"}, "seconds must be a positive number; got '10'"),
         (TINY, {"optimizer": "rmsprop"}, r"optimizer must be one of \['adagrad', 'adam', 'sgd'\]"),
         (TINY, {"batch_size": 500}, "fewer than seq_len = 50; use a smaller batch_size or seq_len"),
         (TINY, {"val_text": "the DOG"}, r"val_text has characters that text does not: \['D', 'G', 'O'\]"),
@@ -679,6 +681,25 @@ def test_a_diverging_run_leaves_the_saved_file_untouched(tmp_path, capsys):
     assert f"nothing was saved ({saved} is as it was)" in err and "try a lower --lr" in err
     assert saved.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt", "m.npz"]
+
+
+def test_a_run_that_diverges_after_a_scored_best_saves_that_best(tmp_path, capsys, monkeypatch):
+    real_update = ct._Optimizer.update
+
+    def update_then_blow_up(self, flat, gflat):
+        if self.step >= 20:
+            self.lr = 1e9  # from update 21 on, steps far too large
+        real_update(self, flat, gflat)
+
+    monkeypatch.setattr(ct._Optimizer, "update", update_then_blow_up)
+    corpus, saved = _corpus(tmp_path), tmp_path / "m.npz"
+    code = ct.main(["train", str(corpus), "--steps", "60", *SMALL, "--eval-every", "5", "--save", str(saved)])
+    assert code == 2
+    err = capsys.readouterr().err
+    found = re.search(r"saved the best model so far, from step (\d+) \(held-out loss (\S+)\), to ", err)
+    assert found and 5 <= int(found.group(1)) <= 20, err
+    model = ct.load_char_model(saved)
+    assert model.train_state["step"] == int(found.group(1))
 
 
 def test_command_line_keeps_the_best_model_and_resumes(tmp_path, capsys):

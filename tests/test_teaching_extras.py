@@ -319,3 +319,34 @@ def test_clip_gradients_in_place_changes_the_arrays_given_and_matches_the_copyin
     np.testing.assert_allclose(flat, [0.6, 0.8], rtol=1e-6)
     with pytest.raises(ValueError, match=r"grads\['g'\] must be a numpy array of floats .*; got list"):
         ru.clip_gradients({"g": [1.0, 2.0]}, max_norm=1.0, inplace=True)
+
+
+def test_cross_entropy_from_logits_equals_cross_entropy_of_softmax_and_stays_exact_far_out():
+    rng = np.random.default_rng(11)
+    z = rng.standard_normal((5, 3, 4)) * 3
+    y = ru.one_hot(rng.integers(0, 5, (3, 4)), 5)
+    mask = np.ones((3, 4))
+    mask[1, 2:] = 0
+    expected = ru.cross_entropy(ru.softmax(z), y, mask)
+    assert ru.cross_entropy_from_logits(z, y, mask) == pytest.approx(expected, rel=1e-12)
+    # a confident wrong answer: the right class 2000 nats below the best one
+    far = np.array([[0.0], [2000.0]])
+    wrong = np.array([[1.0], [0.0]])
+    assert ru.cross_entropy_from_logits(far, wrong) == pytest.approx(2000.0, rel=1e-12)
+    assert ru.cross_entropy(ru.softmax(far), wrong) < 710  # probability 0: clamped at -log(tiny)
+    with pytest.raises(ValueError, match=r"z must have shape \(n_y, m, T_y\), or \(n_y, m\) for one step"):
+        ru.cross_entropy_from_logits(np.zeros(3), np.zeros(3))
+
+
+def test_char_model_scores_a_confidently_wrong_model_exactly():
+    import char_trainer as ct
+
+    vocab = ru.CharVocab("ab")
+    params = ru.init_params(2, 3, 2, np.random.default_rng(0))
+    params["by"] = np.array(
+        [[0.0], [300.0]], dtype=np.float32
+    )  # always 'b', by 300 nats; float32 softmax gives 0
+    params = {k: v.astype(np.float32) for k, v in params.items()}
+    model = ct.CharModel(vocab, params)
+    # after 'a' comes 'a' (wrong by about 300 nats), after the second 'a' comes 'b' (right)
+    assert model.loss("aab") == pytest.approx(300.0 / 2, rel=1e-3)
