@@ -816,14 +816,14 @@ class _Optimizer:
 
     def __init__(self, name, lr, flat):
         self.name, self.lr, self.step = name, lr, 0
-        self.moment1, self.moment2 = np.zeros_like(flat), np.zeros_like(flat)
+        self.moment1, self.moment2, self.work = np.zeros_like(flat), np.zeros_like(flat), np.empty_like(flat)
 
     def update(self, flat, gflat):
         if self.name == "adam":
             state = {"m": self.moment1, "v": self.moment2, "t": self.step}
-            adam_update(flat, gflat, state, self.lr, inplace=True)
+            adam_update(flat, gflat, state, self.lr, inplace=True, work=self.work)
         elif self.name == "adagrad":
-            adagrad_update(flat, gflat, {"s": self.moment2}, self.lr, inplace=True)
+            adagrad_update(flat, gflat, {"s": self.moment2}, self.lr, inplace=True, work=self.work)
         else:
             sgd_update(flat, gflat, self.lr, inplace=True)
         self.step += 1

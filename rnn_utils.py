@@ -439,7 +439,7 @@ def clip_gradients(grads, max_value=None, max_norm=None, inplace=False):
         for v in out.values():
             np.clip(v, -max_value, max_value, out=v)
     if max_norm is not None:
-        norm = np.sqrt(sum(float(np.sum(v * v)) for v in out.values()))
+        norm = np.sqrt(sum(float(np.vdot(v, v)) for v in out.values()))  # vdot: sum of the squares
         if norm > max_norm:
             for v in out.values():
                 v *= max_norm / norm
@@ -454,9 +454,10 @@ def clip_gradients(grads, max_value=None, max_norm=None, inplace=False):
 # state, and returns the new parameter and state. By default it is pure: the
 # arrays given stay unchanged. With inplace=True it writes into them (param,
 # the state's arrays, and the step count state["t"] in the dict) and returns
-# those same objects, using one work array and no copies: the fast trainer
-# calls adam_update(flat, gflat, state, lr, inplace=True) on the one flat
-# float32 buffer of all its parameters. Both paths run the same lines, so they
+# those same objects, copying nothing; a work array of param's shape given as
+# work= is reused as scratch, so that nothing is allocated either: the fast
+# trainer calls adam_update(flat, gflat, state, lr, inplace=True, work=scratch)
+# on the one flat float32 buffer of all its parameters, every step. Both paths run the same lines, so they
 # give the same numbers. For a dict, keep a state per array:
 #     params[k], states[k] = adam_update(params[k], grads["d" + k], states[k], lr)
 # Values are not scanned for NaN (a pass over every array at every step).
@@ -480,23 +481,24 @@ def init_adagrad_state(param):
     return {"s": np.zeros_like(_check_float_array("param", param))}
 
 
-def adagrad_update(param, grad, state, lr, eps=1e-8, inplace=False):
+def adagrad_update(param, grad, state, lr, eps=1e-8, inplace=False, work=None):
     """Adagrad: ``s += grad**2``, then ``param -= lr * grad / (sqrt(s) + eps)``.
     Each entry's step shrinks as its squared gradients add up; the first step is
     ``lr * grad / (|grad| + eps)``, about ``lr``. ``param``, ``grad``: float
     arrays of one shape; ``state``: ``{"s"}`` of that shape (start with
     :func:`init_adagrad_state`). Returns ``(param, state)``."""
-    _check_update_inputs(param, grad, state, ("s",), lr=lr, eps=eps)
+    _check_update_inputs(param, grad, state, ("s",), work, lr=lr, eps=eps)
     if not inplace:
         param, state = param.copy(), {"s": state["s"].copy()}
-    s = state["s"]
-    s += np.square(grad)
-    # param -= lr * grad / (sqrt(s) + eps), built in one work array (no copies)
-    step = np.sqrt(s)
-    step += eps
-    np.divide(grad, step, out=step)
-    step *= lr
-    param -= step
+    s, w = state["s"], np.empty_like(param) if work is None else work
+    np.square(grad, out=w)
+    s += w
+    # param -= lr * grad / (sqrt(s) + eps), built in the work array
+    np.sqrt(s, out=w)
+    w += eps
+    np.divide(grad, w, out=w)
+    w *= lr
+    param -= w
     return param, state
 
 
@@ -507,7 +509,7 @@ def init_adam_state(param):
     return {"m": np.zeros_like(param), "v": np.zeros_like(param), "t": 0}
 
 
-def adam_update(param, grad, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, inplace=False):
+def adam_update(param, grad, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, inplace=False, work=None):
     """Adam: a step along a running mean ``m`` of the gradient, each entry
     divided by the root of a running mean ``v`` of its square::
 
@@ -520,22 +522,25 @@ def adam_update(param, grad, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, inplac
     ``lr * sign(grad)``. ``param``, ``grad``: float arrays of one shape;
     ``state``: ``{"m", "v"}`` of that shape and the step count ``"t"`` (start
     with :func:`init_adam_state`). Returns ``(param, state)``."""
-    _check_update_inputs(param, grad, state, ("m", "v", "t"), lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+    _check_update_inputs(param, grad, state, ("m", "v", "t"), work, lr=lr, beta1=beta1, beta2=beta2, eps=eps)
     if not inplace:
         param, state = param.copy(), {"m": state["m"].copy(), "v": state["v"].copy(), "t": state["t"]}
-    m, v = state["m"], state["v"]
+    m, v, w = state["m"], state["v"], np.empty_like(param) if work is None else work
     m *= beta1
-    m += (1 - beta1) * grad
+    np.multiply(grad, 1 - beta1, out=w)
+    m += w  # m = beta1 m + (1 - beta1) grad
     v *= beta2
-    v += (1 - beta2) * np.square(grad)
+    np.square(grad, out=w)
+    w *= 1 - beta2
+    v += w  # v = beta2 v + (1 - beta2) grad**2
     t = state["t"] = state["t"] + 1
     lr_t = lr * np.sqrt(1 - beta2**t) / (1 - beta1**t)
-    # param -= lr_t * m / (sqrt(v) + eps), built in one work array (no copies)
-    step = np.sqrt(v)
-    step += eps
-    np.divide(m, step, out=step)
-    step *= lr_t
-    param -= step
+    # param -= lr_t * m / (sqrt(v) + eps), built in the work array
+    np.sqrt(v, out=w)
+    w += eps
+    np.divide(m, w, out=w)
+    w *= lr_t
+    param -= w
     return param, state
 
 
@@ -820,7 +825,7 @@ def _check_float_array(name, arr):
     return arr
 
 
-def _check_update_inputs(param, grad, state=None, state_keys=(), *, lr, eps=None, **betas):
+def _check_update_inputs(param, grad, state=None, state_keys=(), work=None, *, lr, eps=None, **betas):
     """Types, shapes and settings; not the values, which would cost a pass over
     every array at every step."""
     shape = _check_float_array("param", param).shape
@@ -840,6 +845,13 @@ def _check_update_inputs(param, grad, state=None, state_keys=(), *, lr, eps=None
     for name, arr in arrays:
         if _check_float_array(name, arr).shape != shape:
             raise ValueError(f"{name} must have the shape of param, {shape}; got {arr.shape}")
+    if work is not None and not (
+        isinstance(work, np.ndarray) and work.shape == shape and work.dtype == param.dtype
+    ):
+        got = f"{work.dtype} {work.shape}" if isinstance(work, np.ndarray) else type(work).__name__
+        raise ValueError(
+            f"work must be None or an array of param's dtype and shape, {param.dtype} {shape}; got {got}"
+        )
     for name, value in (("lr", lr), ("eps", eps)):
         if value is not None:
             _check_number(name, value, "a positive finite number", lambda v: v > 0)

@@ -105,8 +105,10 @@ def run_textbook(cfg, train, seconds, seed):
         y = ru.one_hot(ids[np.newaxis, pos + 1 : pos + T + 1], V)
         _, grads, a_prev = ru.rnn_loss_and_grads(x, y, a_prev, params)
         grads = ru.clip_gradients({k: grads["d" + k] for k in params}, max_value=CLIP)  # each entry
-        for k in params:
-            params[k], states[k] = ru.adagrad_update(params[k], grads[k], states[k], 0.1, inplace=True)
+        for k in params:  # eps 1e-4: the classic loop's sqrt(s + 1e-8), which damps rare tiny gradients
+            params[k], states[k] = ru.adagrad_update(
+                params[k], grads[k], states[k], 0.1, eps=1e-4, inplace=True
+            )
         pos += T
         chars += T
     return ct.CharModel(vocab, params), chars, time.perf_counter() - start

@@ -350,3 +350,18 @@ def test_char_model_scores_a_confidently_wrong_model_exactly():
     model = ct.CharModel(vocab, params)
     # after 'a' comes 'a' (wrong by about 300 nats), after the second 'a' comes 'b' (right)
     assert model.loss("aab") == pytest.approx(300.0 / 2, rel=1e-3)
+
+
+def test_a_work_array_changes_nothing_but_the_scratch():
+    rng = np.random.default_rng(5)
+    param = rng.standard_normal(50).astype(np.float32)
+    grads = [rng.standard_normal(50).astype(np.float32) for _ in range(3)]
+    for update, init in ((ru.adam_update, ru.init_adam_state), (ru.adagrad_update, ru.init_adagrad_state)):
+        plain, with_work = param.copy(), param.copy()
+        s1, s2, work = init(param), init(param), np.empty_like(param)
+        for g in grads:
+            update(plain, g, s1, 0.01, inplace=True)
+            update(with_work, g, s2, 0.01, inplace=True, work=work)
+        assert np.array_equal(plain, with_work)
+        with pytest.raises(ValueError, match=r"work must be None or an array of param's dtype and shape"):
+            update(with_work, grads[0], s2, 0.01, inplace=True, work=np.empty(50))  # float64, not float32
