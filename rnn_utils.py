@@ -35,6 +35,8 @@ __all__ += ["rnn_cell_backward", "rnn_backward", "rnn_loss_and_grads"]  # notebo
 __all__ += ["grad_check", "clip_gradients"]
 __all__ += ["sgd_update", "init_adagrad_state", "adagrad_update"]  # notebook 5
 __all__ += ["init_adam_state", "adam_update", "sample"]
+__all__ += ["init_gru_params", "gru_cell_forward", "gru_forward", "init_lstm_params"]  # notebook 6
+__all__ += ["lstm_cell_forward", "lstm_forward"]
 
 #: Folder of the corpora bundled with the course.
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -576,6 +578,131 @@ def sample(params, n_chars, rng, temperature=1.0, a0=None, first_id=None, g1="ta
 
 
 # ---------------------------------------------------------------------------
+# notebook 6: gated cells — the GRU and the LSTM
+# ---------------------------------------------------------------------------
+#
+# Both cells read the concatenation [a_prev; xt] (previous state on top), so
+# every gate weight is (n_a, n_a + n_x) and every bias (n_a, 1); a gate
+# Γ = sigmoid(W [a_prev; xt] + b) is a number in (0, 1) per unit and example
+# that decides how much of something passes. The output layer is
+# yt_hat = softmax(Wy h + by) with h the hidden state (c for the GRU, a for the
+# LSTM). Caches are (list of step caches, x), as for rnn_forward.
+
+
+def _init_gated(gates, n_x, n_a, n_y, rng, scale, dtype):
+    """Weights ``W<g> (n_a, n_a + n_x)`` normal with standard deviation
+    ``scale``, zero biases ``b<g> (n_a, 1)``, for each gate letter in ``gates``,
+    then ``Wy (n_y, n_a)`` and ``by (n_y, 1)``."""
+    _check_init_args(n_x, n_a, n_y, rng, scale, dtype)
+    params = {}
+    for g in gates:
+        params["W" + g] = (scale * rng.standard_normal((n_a, n_a + n_x))).astype(dtype)
+        params["b" + g] = np.zeros((n_a, 1), dtype=dtype)
+    params["Wy"] = (scale * rng.standard_normal((n_y, n_a))).astype(dtype)
+    params["by"] = np.zeros((n_y, 1), dtype=dtype)
+    return params
+
+
+def init_gru_params(n_x, n_a, n_y, rng, scale=0.01, dtype=np.float64):
+    """Random GRU weights and zero biases, as :func:`init_params` makes them for
+    the RNN: ``Wu, Wr, Wc (n_a, n_a + n_x)``, ``bu, br, bc (n_a, 1)``,
+    ``Wy (n_y, n_a)``, ``by (n_y, 1)``, all ``dtype``."""
+    return _init_gated("urc", n_x, n_a, n_y, rng, scale, dtype)
+
+
+def init_lstm_params(n_x, n_a, n_y, rng, scale=0.01, dtype=np.float64, forget_bias=1.0):
+    """Random LSTM weights ``Wf, Wi, Wc, Wo (n_a, n_a + n_x)`` and
+    ``Wy (n_y, n_a)``; biases ``bi, bc, bo (n_a, 1)`` and ``by (n_y, 1)`` zero.
+    The forget bias ``bf`` starts at ``forget_bias`` (1 by default, so that
+    Γ_f = sigmoid(1) ≈ 0.73 and the cell keeps most of its memory from the
+    first step; with 0 it would halve the memory at every step)."""
+    _check_number("forget_bias", forget_bias, "a finite number", lambda v: True)
+    params = _init_gated("fico", n_x, n_a, n_y, rng, scale, dtype)
+    params["bf"] += forget_bias
+    return params
+
+
+def gru_cell_forward(xt, c_prev, params, *, check=True):
+    """One GRU step. ``xt (n_x, m)``, ``c_prev (n_a, m)``; ``params`` as
+    :func:`init_gru_params` makes them. Returns ``c_next (n_a, m)``,
+    ``yt_hat (n_y, m)`` and the cache for :func:`gru_cell_backward`.
+    ``check=False`` skips the input checks (:func:`gru_forward` checks once)."""
+    if check:
+        xt, (c_prev,), params = _check_gated_inputs("urc", params, "xt", xt, c_prev=c_prev)
+    p = params
+    concat = np.concatenate([c_prev, xt])
+    gr = sigmoid(p["Wr"] @ concat + p["br"])  # relevance: how much of c_prev the candidate sees
+    gu = sigmoid(p["Wu"] @ concat + p["bu"])  # update: how much of the candidate replaces c_prev
+    concat_r = np.concatenate([gr * c_prev, xt])
+    cc = np.tanh(p["Wc"] @ concat_r + p["bc"])
+    c_next = gu * cc + (1 - gu) * c_prev
+    yt_hat = softmax(p["Wy"] @ c_next + p["by"])
+    cache = {"c_prev": c_prev, "xt": xt, "gr": gr, "gu": gu, "cc": cc, "concat": concat}
+    cache.update(concat_r=concat_r, c_next=c_next, params=p)
+    return c_next, yt_hat, cache
+
+
+def gru_forward(x, c0, params):
+    """The GRU over whole sequences. ``x (n_x, m, T_x)``, ``c0 (n_a, m)``.
+    Returns ``c (n_a, m, T_x)`` (``c[:, :, t]`` = ``c^{<t+1>}``),
+    ``y_hat (n_y, m, T_x)`` and ``caches``, the pair (step caches, ``x``)."""
+    x, (c0,), p = _check_gated_inputs("urc", params, "x", x, c0=c0)
+    (_, m, T_x), n_a, n_y = x.shape, c0.shape[0], p["Wy"].shape[0]
+    dtype = np.result_type(x, c0, *p.values())
+    c, y_hat, caches = np.zeros((n_a, m, T_x), dtype), np.zeros((n_y, m, T_x), dtype), []
+    c_prev = c0
+    for t in range(T_x):
+        c_prev, y_hat[:, :, t], cache = gru_cell_forward(x[:, :, t], c_prev, p, check=False)
+        c[:, :, t] = c_prev
+        caches.append(cache)
+    return c, y_hat, (caches, x)
+
+
+def lstm_cell_forward(xt, a_prev, c_prev, params, *, check=True):
+    """One LSTM step. ``xt (n_x, m)``, ``a_prev, c_prev (n_a, m)``; ``params``
+    as :func:`init_lstm_params` makes them. Returns ``a_next``, ``c_next``
+    ``(n_a, m)``, ``yt_hat (n_y, m)`` and the cache for :func:`lstm_cell_backward`."""
+    if check:
+        xt, (a_prev, c_prev), params = _check_gated_inputs(
+            "fico", params, "xt", xt, a_prev=a_prev, c_prev=c_prev
+        )
+    p = params
+    concat = np.concatenate([a_prev, xt])
+    gf = sigmoid(p["Wf"] @ concat + p["bf"])  # forget: how much of c_prev to keep
+    gi = sigmoid(p["Wi"] @ concat + p["bi"])  # input: how much of the candidate to add
+    cc = np.tanh(p["Wc"] @ concat + p["bc"])
+    go = sigmoid(p["Wo"] @ concat + p["bo"])  # output: how much of the memory to show
+    c_next = gf * c_prev + gi * cc
+    a_next = go * np.tanh(c_next)
+    yt_hat = softmax(p["Wy"] @ a_next + p["by"])
+    cache = {"a_prev": a_prev, "c_prev": c_prev, "xt": xt, "gf": gf, "gi": gi, "cc": cc, "go": go}
+    cache.update(concat=concat, a_next=a_next, c_next=c_next, params=p)
+    return a_next, c_next, yt_hat, cache
+
+
+def lstm_forward(x, a0, params, *, c0=None):
+    """The LSTM over whole sequences. ``x (n_x, m, T_x)``, ``a0 (n_a, m)``;
+    the memory starts at ``c0 (n_a, m)``, zeros if None (pass the last ``c``
+    of the previous chunk to carry it on). Returns ``a (n_a, m, T_x)``,
+    ``y_hat (n_y, m, T_x)``, ``c (n_a, m, T_x)`` and ``caches``."""
+    x, (a0, c_start), p = _check_gated_inputs("fico", params, "x", x, a0=a0, c0=a0 if c0 is None else c0)
+    c0 = np.zeros_like(a0) if c0 is None else c_start
+    (_, m, T_x), n_a, n_y = x.shape, a0.shape[0], p["Wy"].shape[0]
+    dtype = np.result_type(x, a0, c0, *p.values())
+    a, c, y_hat = (
+        np.zeros((n_a, m, T_x), dtype),
+        np.zeros((n_a, m, T_x), dtype),
+        np.zeros((n_y, m, T_x), dtype),
+    )
+    a_prev, c_prev, caches = a0, c0, []
+    for t in range(T_x):
+        a_prev, c_prev, y_hat[:, :, t], cache = lstm_cell_forward(x[:, :, t], a_prev, c_prev, p, check=False)
+        a[:, :, t], c[:, :, t] = a_prev, c_prev
+        caches.append(cache)
+    return a, y_hat, c, (caches, x)
+
+
+# ---------------------------------------------------------------------------
 # Input checks (shared by the public functions)
 # ---------------------------------------------------------------------------
 
@@ -882,3 +1009,46 @@ def _check_sample_inputs(params, n_chars, rng, temperature, a0, first_id, g1):
             raise ValueError(f"first_id must lie in [0, n_x) = [0, {n_x}); got {first_id}")
         x[first_id] = 1.0
     return p, a, x
+
+
+def _check_gated_params(gates, params):
+    """Check the gated cell's parameters (gate letters ``gates``, then ``Wy``,
+    ``by``) for presence, finiteness and agreeing shapes; return
+    ``(n_x, n_a, n_y)`` and the arrays as floats."""
+    keys = [w + g for g in gates for w in "Wb"] + ["Wy", "by"]
+    if not isinstance(params, dict):
+        raise ValueError(f"params must be a dict; got {type(params).__name__}")
+    missing = [k for k in keys if k not in params]
+    if missing:
+        raise ValueError(f"params must have keys {keys}; missing {missing}")
+    p = {k: _as_float_array(f"params['{k}']", params[k]) for k in keys}
+    W, Wy = "W" + gates[0], p["Wy"]
+    _check_shape(f"params['{W}']", p[W], (None, None), ("n_a", "n_a + n_x"))
+    _check_shape("params['Wy']", Wy, (None, None), ("n_y", "n_a"))
+    (n_a, n_ax), n_y = p[W].shape, Wy.shape[0]
+    if n_ax <= n_a:
+        raise ValueError(f"params['{W}'] must have shape (n_a, n_a + n_x) with n_x >= 1; got {p[W].shape}")
+    for g in gates:
+        _check_shape(f"params['W{g}']", p["W" + g], (n_a, n_ax), ("n_a", "n_a + n_x"))
+        _check_shape(f"params['b{g}']", p["b" + g], (n_a, 1), ("n_a", "1"))
+    _check_shape("params['Wy']", Wy, (n_y, n_a), ("n_y", "n_a"))
+    _check_shape("params['by']", p["by"], (n_y, 1), ("n_y", "1"))
+    return n_ax - n_a, n_a, n_y, p
+
+
+def _check_gated_inputs(gates, params, x_name, x, **states):
+    """Checks of the gated forward functions: ``x_name`` is ``"xt"`` (one step,
+    ``(n_x, m)``) or ``"x"`` (``(n_x, m, T_x)``); each state is ``(n_a, m)``.
+    Returns ``x``, the tuple of states and the params, as float arrays."""
+    n_x, n_a, _, p = _check_gated_params(gates, params)
+    x = _as_float_array(x_name, x)
+    if x_name == "xt":
+        _check_shape("xt", x, (n_x, None), ("n_x", "m"))
+    else:
+        _check_shape("x", x, (n_x, None, None), ("n_x", "m", "T_x"))
+        if x.shape[2] < 1:
+            raise ValueError("x must have at least one time step; got T_x = 0")
+    arrays = tuple(_as_float_array(name, s) for name, s in states.items())
+    for name, s in zip(states, arrays):
+        _check_shape(name, s, (n_a, x.shape[1]), ("n_a", "m"))
+    return x, arrays, p

@@ -1,0 +1,186 @@
+"""Tests of the gated cells in rnn_utils (notebook 6): the GRU and the LSTM.
+Hand-checkable limits (gates forced open or shut), cell against loop, shapes,
+finite-difference gradient checks in float64, masks, carried state, and the
+input checks."""
+
+import numpy as np
+import pytest
+
+import rnn_utils as ru
+
+TOLERANCE = 1e-7  # relative error below which an analytic gradient is right
+BIG = 50.0  # sigmoid(50) rounds to 1.0 in float64, sigmoid(-50) is 2e-22
+GATES = {"gru": "urc", "lstm": "fico"}
+
+
+def random_problem(cell, seed, n_x, n_a, n_y, m, T_x, masked=False, scale=0.5):
+    """Random parameters (biases included), inputs, first state, targets, mask."""
+    rng = np.random.default_rng(seed)
+    init = ru.init_gru_params if cell == "gru" else ru.init_lstm_params
+    params = init(n_x, n_a, n_y, rng, scale=scale)
+    for k in params:
+        if k.startswith("b"):
+            params[k] = 0.5 * rng.standard_normal(params[k].shape)
+    x = rng.standard_normal((n_x, m, T_x))
+    h0 = 0.5 * rng.standard_normal((n_a, m))
+    y = ru.one_hot(rng.integers(0, n_y, size=(m, T_x)), n_y)
+    mask = None
+    if masked:
+        lengths = rng.integers(1, T_x + 1, size=m)
+        mask = (np.arange(T_x) < lengths[:, None]).astype(float)
+    return x, y, h0, params, mask
+
+
+def forward(cell, x, h0, params):
+    """The hidden states (c for the GRU, a for the LSTM), y_hat and caches."""
+    if cell == "gru":
+        return ru.gru_forward(x, h0, params)
+    a, y_hat, _, caches = ru.lstm_forward(x, h0, params)
+    return a, y_hat, caches
+
+
+SHAPES = [  # (n_x, n_a, n_y, m, T_x)
+    (3, 4, 3, 2, 5),
+    (2, 3, 2, 1, 1),  # m = 1 and T_x = 1
+    (5, 2, 5, 1, 6),
+    (3, 5, 4, 3, 4),
+]
+SHAPE_IDS = ["x".join(map(str, s)) for s in SHAPES]
+
+
+# ---------------------------------------------------------------------------
+# Parameters and the forward pass
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_init_shapes_biases_and_seed(cell):
+    init = ru.init_gru_params if cell == "gru" else ru.init_lstm_params
+    p = init(3, 4, 5, np.random.default_rng(0), dtype=np.float32)
+    assert list(p) == [w + g for g in GATES[cell] for w in "Wb"] + ["Wy", "by"]
+    for g in GATES[cell]:
+        assert p["W" + g].shape == (4, 7) and p["b" + g].shape == (4, 1)
+        assert p["W" + g].dtype == np.float32 and 0 < np.std(p["W" + g]) < 0.05
+    assert p["Wy"].shape == (5, 4) and p["by"].shape == (5, 1)
+    biases = {k: float(np.abs(v).max()) for k, v in p.items() if k.startswith("b")}
+    expected = dict.fromkeys(biases, 0.0) | ({"bf": 1.0} if cell == "lstm" else {})
+    assert biases == expected and float(p.get("bf", np.ones(1)).min()) == 1.0
+    again = init(3, 4, 5, np.random.default_rng(0), dtype=np.float32)
+    assert all(np.array_equal(p[k], again[k]) for k in p)
+
+
+def test_init_lstm_forget_bias_can_be_zero_and_is_checked():
+    p = ru.init_lstm_params(2, 3, 2, np.random.default_rng(0), forget_bias=0.0)
+    assert not p["bf"].any()
+    with pytest.raises(ValueError, match="forget_bias must be a finite number"):
+        ru.init_lstm_params(2, 3, 2, np.random.default_rng(0), forget_bias=float("nan"))
+
+
+def test_gru_with_gates_open_is_the_vanilla_rnn():
+    # Γ_u = Γ_r = 1: c<t> = tanh(Wc[c<t-1>; x<t>] + bc), the RNN with Waa, Wax taken from Wc.
+    x, _, c0, p, _ = random_problem("gru", 1, 3, 4, 3, 2, 5)
+    p["bu"][:], p["br"][:] = BIG, BIG
+    c, y_hat, _ = ru.gru_forward(x, c0, p)
+    rnn = {"Waa": p["Wc"][:, :4], "Wax": p["Wc"][:, 4:], "ba": p["bc"], "Wya": p["Wy"], "by": p["by"]}
+    a, y_rnn, _ = ru.rnn_forward(x, c0, rnn)
+    np.testing.assert_allclose(c, a, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(y_hat, y_rnn, rtol=1e-13, atol=1e-15)
+
+
+def test_gru_relevance_shut_forgets_and_update_shut_keeps():
+    x, _, c0, p, _ = random_problem("gru", 2, 3, 4, 3, 2, 5)
+    # Γ_r = 0, Γ_u = 1: the candidate sees only x, so c<t> = tanh(Wc[0; x<t>] + bc).
+    p["br"][:], p["bu"][:] = -BIG, BIG
+    c, _, _ = ru.gru_forward(x, c0, p)
+    np.testing.assert_allclose(c, np.tanh(np.einsum("ax,xmt->amt", p["Wc"][:, 4:], x) + p["bc"][:, :, None]))
+    # Γ_u = 0: the cell keeps c0 at every step, whatever it reads.
+    p["bu"][:] = -BIG
+    c, _, _ = ru.gru_forward(x, c0, p)
+    np.testing.assert_allclose(c, np.repeat(c0[:, :, None], 5, axis=2), rtol=1e-15)
+
+
+def test_lstm_with_forget_shut_and_input_output_open():
+    # Γ_f = 0, Γ_i = Γ_o = 1: c<t> = tanh(Wc[a<t-1>; x<t>] + bc) and a<t> = tanh(c<t>).
+    x, _, a0, p, _ = random_problem("lstm", 3, 3, 4, 3, 2, 5)
+    p["bf"][:], p["bi"][:], p["bo"][:] = -BIG, BIG, BIG
+    a, y_hat, c, _ = ru.lstm_forward(x, a0, p, c0=np.ones((4, 2)))
+    a_prev = a0
+    for t in range(5):
+        c_t = np.tanh(p["Wc"] @ np.concatenate([a_prev, x[:, :, t]]) + p["bc"])
+        a_prev = np.tanh(c_t)
+        np.testing.assert_allclose(c[:, :, t], c_t, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(a[:, :, t], a_prev, rtol=1e-13, atol=1e-15)
+        np.testing.assert_allclose(y_hat[:, :, t], ru.softmax(p["Wy"] @ a_prev + p["by"]), rtol=1e-13)
+
+
+def test_lstm_with_forget_open_and_input_shut_keeps_its_memory():
+    # Γ_f = 1, Γ_i = 0, Γ_o = 1: c<t> = c0 at every step and a<t> = tanh(c0).
+    x, _, a0, p, _ = random_problem("lstm", 4, 3, 4, 3, 2, 5)
+    p["bf"][:], p["bi"][:], p["bo"][:] = BIG, -BIG, BIG
+    c0 = np.random.default_rng(5).standard_normal((4, 2))
+    a, _, c, _ = ru.lstm_forward(x, a0, p, c0=c0)
+    np.testing.assert_allclose(c, np.repeat(c0[:, :, None], 5, axis=2), rtol=1e-15)
+    np.testing.assert_allclose(a, np.tanh(c), rtol=1e-15)
+    # Without c0 the memory starts at zero and stays there.
+    a, _, c, _ = ru.lstm_forward(x, a0, p)
+    assert np.abs(c).max() < 1e-20 and np.abs(a).max() < 1e-20  # Γ_i = sigmoid(-50)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_forward_is_the_cell_repeated_with_every_shape(cell):
+    x, _, h0, p, _ = random_problem(cell, 6, 3, 4, 5, 2, 6)
+    if cell == "gru":
+        h, y_hat, (caches, x_cached) = ru.gru_forward(x, h0, p)
+        c = h
+    else:
+        h, y_hat, c, (caches, x_cached) = ru.lstm_forward(x, h0, p)
+    assert h.shape == c.shape == (4, 2, 6) and y_hat.shape == (5, 2, 6)
+    assert len(caches) == 6 and x_cached.shape == x.shape
+    np.testing.assert_allclose(y_hat.sum(axis=0), 1.0, rtol=1e-14)
+    h_prev, c_prev = h0, np.zeros_like(h0)
+    for t in range(6):
+        if cell == "gru":
+            h_prev, yt, _ = ru.gru_cell_forward(x[:, :, t], h_prev, p)
+            c_prev = h_prev
+        else:
+            h_prev, c_prev, yt, _ = ru.lstm_cell_forward(x[:, :, t], h_prev, c_prev, p)
+        assert h_prev.shape == c_prev.shape == (4, 2) and yt.shape == (5, 2)
+        np.testing.assert_array_equal(h[:, :, t], h_prev)
+        np.testing.assert_array_equal(c[:, :, t], c_prev)
+        np.testing.assert_array_equal(y_hat[:, :, t], yt)
+
+
+def test_forward_keeps_float32():
+    p = ru.init_lstm_params(3, 4, 3, np.random.default_rng(0), dtype=np.float32)
+    x = np.ones((3, 2, 2), dtype=np.float32)
+    a, y_hat, c, _ = ru.lstm_forward(x, np.zeros((4, 2), dtype=np.float32), p)
+    assert a.dtype == y_hat.dtype == c.dtype == np.float32
+
+
+def test_forward_input_checks():
+    x, _, h0, p, _ = random_problem("gru", 0, 3, 4, 3, 2, 5)
+    with pytest.raises(ValueError, match=r"xt must have shape \(n_x, m\) = \(3, m\); got \(2, 2\)"):
+        ru.gru_cell_forward(np.zeros((2, 2)), h0, p)
+    with pytest.raises(ValueError, match=r"c_prev must have shape \(n_a, m\) = \(4, 2\); got \(4, 3\)"):
+        ru.gru_cell_forward(x[:, :, 0], np.zeros((4, 3)), p)
+    with pytest.raises(ValueError, match=r"params must have keys .*; missing \['br'\]"):
+        ru.gru_forward(x, h0, {k: v for k, v in p.items() if k != "br"})
+    with pytest.raises(
+        ValueError, match=r"params\['Wc'\] must have shape \(n_a, n_a \+ n_x\) = \(4, 7\); got"
+    ):
+        ru.gru_forward(x, h0, dict(p, Wc=np.zeros((4, 6))))
+    with pytest.raises(ValueError, match=r"params\['by'\] must have shape \(n_y, 1\) = \(3, 1\)"):
+        ru.gru_forward(x, h0, dict(p, by=np.zeros(3)))
+    with pytest.raises(ValueError, match=r"x must have shape \(n_x, m, T_x\) = \(3, m, T_x\)"):
+        ru.gru_forward(x[:, :, 0], h0, p)
+    with pytest.raises(ValueError, match="c0 must contain only finite numbers; got 2 NaN"):
+        ru.gru_forward(x, np.where(np.eye(4, 2) > 0, np.nan, h0), p)
+    x, _, a0, p, _ = random_problem("lstm", 0, 3, 4, 3, 2, 5)
+    with pytest.raises(ValueError, match=r"params must have keys .*; missing \['Wo'\]"):
+        ru.lstm_cell_forward(x[:, :, 0], a0, a0, {k: v for k, v in p.items() if k != "Wo"})
+    with pytest.raises(ValueError, match="a_prev must have shape"):
+        ru.lstm_cell_forward(x[:, :, 0], a0[:3], a0, p)
+    with pytest.raises(ValueError, match=r"c0 must have shape \(n_a, m\) = \(4, 2\); got \(4, 1\)"):
+        ru.lstm_forward(x, a0, p, c0=np.zeros((4, 1)))
+    with pytest.raises(ValueError, match=r"params\['Wi'\] must contain only finite numbers"):
+        ru.lstm_forward(x, a0, dict(p, Wi=p["Wi"] * np.inf))
