@@ -35,8 +35,9 @@ __all__ += ["rnn_cell_backward", "rnn_backward", "rnn_loss_and_grads"]  # notebo
 __all__ += ["grad_check", "clip_gradients"]
 __all__ += ["sgd_update", "init_adagrad_state", "adagrad_update"]  # notebook 5
 __all__ += ["init_adam_state", "adam_update", "sample"]
-__all__ += ["init_gru_params", "gru_cell_forward", "gru_forward", "init_lstm_params"]  # notebook 6
-__all__ += ["lstm_cell_forward", "lstm_forward"]
+__all__ += ["init_gru_params", "gru_cell_forward", "gru_forward", "gru_cell_backward"]  # notebook 6
+__all__ += ["gru_backward", "init_lstm_params", "lstm_cell_forward", "lstm_forward"]
+__all__ += ["lstm_cell_backward", "lstm_backward"]
 
 #: Folder of the corpora bundled with the course.
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -658,6 +659,46 @@ def gru_forward(x, c0, params):
     return c, y_hat, (caches, x)
 
 
+def gru_cell_backward(dc_next, cache):
+    """Gradients of one GRU step, given ``dc_next (n_a, m)``, everything that
+    reaches ``c_next``. Returns ``dxt (n_x, m)``, ``dc_prev (n_a, m)``,
+    ``dWu, dWr, dWc (n_a, n_a + n_x)`` and ``dbu, dbr, dbc (n_a, 1)``."""
+    dc_next = _check_gated_cell_grad("gru", cache, dc_next=dc_next)[0]
+    p, c_prev, gr, gu, cc = cache["params"], cache["c_prev"], cache["gr"], cache["gu"], cache["cc"]
+    n_a = c_prev.shape[0]
+    # c_next = gu * cc + (1 - gu) * c_prev: three paths, one per term.
+    dzc = dc_next * gu * (1 - cc**2)
+    dzu = dc_next * (cc - c_prev) * gu * (1 - gu)
+    dc_prev = dc_next * (1 - gu)
+    d_concat_r = p["Wc"].T @ dzc  # gradient of [gr * c_prev; xt]
+    dzr = d_concat_r[:n_a] * c_prev * gr * (1 - gr)
+    dc_prev = dc_prev + d_concat_r[:n_a] * gr
+    d_concat = p["Wu"].T @ dzu + p["Wr"].T @ dzr  # gradient of [c_prev; xt] through the gates
+    grads = {"dxt": d_concat_r[n_a:] + d_concat[n_a:], "dc_prev": dc_prev + d_concat[:n_a]}
+    for g, dz, inp in (
+        ("u", dzu, cache["concat"]),
+        ("r", dzr, cache["concat"]),
+        ("c", dzc, cache["concat_r"]),
+    ):
+        grads["dW" + g], grads["db" + g] = dz @ inp.T, dz.sum(axis=1, keepdims=True)
+    return grads
+
+
+def gru_backward(dc, caches):
+    """Backpropagation through time for the GRU. ``dc (n_a, m, T_x)``: the
+    gradient reaching each ``c^{<t>}`` from outside (the output layer); the
+    recurrent path is added here. Returns ``dx (n_x, m, T_x)``,
+    ``dc0 (n_a, m)``, ``dWu, dWr, dWc (n_a, n_a + n_x)``, ``dbu, dbr, dbc (n_a, 1)``."""
+    (dc,), step_caches, x = _check_gated_grad("gru", caches, dc=dc)
+    grads, dx = None, np.zeros(x.shape, dtype=np.result_type(dc, x))
+    dc_prev = np.zeros(dc.shape[:2], dtype=dx.dtype)
+    for t in reversed(range(x.shape[2])):
+        step = gru_cell_backward(dc[:, :, t] + dc_prev, step_caches[t])
+        dx[:, :, t], dc_prev = step.pop("dxt"), step.pop("dc_prev")
+        grads = step if grads is None else {k: grads[k] + step[k] for k in grads}
+    return {**grads, "dx": dx, "dc0": dc_prev}
+
+
 def lstm_cell_forward(xt, a_prev, c_prev, params, *, check=True):
     """One LSTM step. ``xt (n_x, m)``, ``a_prev, c_prev (n_a, m)``; ``params``
     as :func:`init_lstm_params` makes them. Returns ``a_next``, ``c_next``
@@ -700,6 +741,46 @@ def lstm_forward(x, a0, params, *, c0=None):
         a[:, :, t], c[:, :, t] = a_prev, c_prev
         caches.append(cache)
     return a, y_hat, c, (caches, x)
+
+
+def lstm_cell_backward(da_next, dc_next, cache):
+    """Gradients of one LSTM step, given everything that reaches ``a_next`` and
+    ``c_next`` (``da_next``, ``dc_next``, each ``(n_a, m)``). Returns ``dxt
+    (n_x, m)``, ``da_prev``, ``dc_prev (n_a, m)``, ``dWf, dWi, dWc, dWo
+    (n_a, n_a + n_x)`` and ``dbf, dbi, dbc, dbo (n_a, 1)``."""
+    da_next, dc_next = _check_gated_cell_grad("lstm", cache, da_next=da_next, dc_next=dc_next)
+    p, gf, gi, cc, go = cache["params"], cache["gf"], cache["gi"], cache["cc"], cache["go"]
+    n_a, tanh_c = gf.shape[0], np.tanh(cache["c_next"])
+    # a_next = go * tanh(c_next) sends gradient to go and, on top of dc_next, to c_next.
+    dc = dc_next + da_next * go * (1 - tanh_c**2)
+    dz = {
+        "f": dc * cache["c_prev"] * gf * (1 - gf),
+        "i": dc * cc * gi * (1 - gi),
+        "c": dc * gi * (1 - cc**2),
+        "o": da_next * tanh_c * go * (1 - go),
+    }
+    d_concat = sum(p["W" + g].T @ dz[g] for g in "fico")
+    grads = {"dxt": d_concat[n_a:], "da_prev": d_concat[:n_a], "dc_prev": dc * gf}
+    for g in "fico":
+        grads["dW" + g], grads["db" + g] = dz[g] @ cache["concat"].T, dz[g].sum(axis=1, keepdims=True)
+    return grads
+
+
+def lstm_backward(da, caches):
+    """Backpropagation through time for the LSTM. ``da (n_a, m, T_x)``: the
+    gradient reaching each ``a^{<t>}`` from outside (the output layer); the
+    recurrent paths through ``a`` and ``c`` are added here. Returns
+    ``dx (n_x, m, T_x)``, ``da0 (n_a, m)``, ``dWf, dWi, dWc, dWo (n_a, n_a + n_x)``
+    and ``dbf, dbi, dbc, dbo (n_a, 1)``. No gradient for ``c0``: it is zero or
+    carried from the previous chunk, which truncated BPTT does not reach."""
+    (da,), step_caches, x = _check_gated_grad("lstm", caches, da=da)
+    grads, dx = None, np.zeros(x.shape, dtype=np.result_type(da, x))
+    da_prev = dc_prev = np.zeros(da.shape[:2], dtype=dx.dtype)
+    for t in reversed(range(x.shape[2])):
+        step = lstm_cell_backward(da[:, :, t] + da_prev, dc_prev, step_caches[t])
+        dx[:, :, t], da_prev, dc_prev = step.pop("dxt"), step.pop("da_prev"), step.pop("dc_prev")
+        grads = step if grads is None else {k: grads[k] + step[k] for k in grads}
+    return {**grads, "dx": dx, "da0": da_prev}
 
 
 # ---------------------------------------------------------------------------
@@ -1052,3 +1133,35 @@ def _check_gated_inputs(gates, params, x_name, x, **states):
     for name, s in zip(states, arrays):
         _check_shape(name, s, (n_a, x.shape[1]), ("n_a", "m"))
     return x, arrays, p
+
+
+# A key that only the cache of each gated cell has.
+_GATED_CACHE_KEY = {"gru": "gr", "lstm": "gf"}
+
+
+def _check_gated_cell_grad(cell, cache, **grads):
+    """Checks of the gated cell backward functions; returns the gradients
+    (each ``(n_a, m)``) as float arrays."""
+    if not (isinstance(cache, dict) and _GATED_CACHE_KEY[cell] in cache):
+        raise ValueError(f"cache must be a cache returned by {cell}_cell_forward; got {type(cache).__name__}")
+    arrays = [_as_float_array(name, g) for name, g in grads.items()]
+    for name, g in zip(grads, arrays):
+        _check_shape(name, g, cache["c_prev"].shape, ("n_a", "m"))
+    return arrays
+
+
+def _check_gated_grad(cell, caches, **grads):
+    """Checks of :func:`gru_backward` / :func:`lstm_backward`; returns the
+    gradients (each ``(n_a, m, T_x)``) as floats, the step caches and ``x``."""
+    ok = isinstance(caches, tuple) and len(caches) == 2 and isinstance(caches[0], list) and caches[0]
+    if not (ok and all(isinstance(c, dict) and _GATED_CACHE_KEY[cell] in c for c in caches[0])):
+        raise ValueError(
+            f"caches must be the (list of step caches, x) pair returned by {cell}_forward; "
+            f"got {type(caches).__name__}"
+        )
+    step_caches, x = caches
+    n_a, (_, m, T_x) = step_caches[0]["c_prev"].shape[0], x.shape
+    arrays = tuple(_as_float_array(name, g) for name, g in grads.items())
+    for name, g in zip(grads, arrays):
+        _check_shape(name, g, (n_a, m, T_x), ("n_a", "m", "T_x"))
+    return arrays, step_caches, x

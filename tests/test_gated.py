@@ -184,3 +184,97 @@ def test_forward_input_checks():
         ru.lstm_forward(x, a0, p, c0=np.zeros((4, 1)))
     with pytest.raises(ValueError, match=r"params\['Wi'\] must contain only finite numbers"):
         ru.lstm_forward(x, a0, dict(p, Wi=p["Wi"] * np.inf))
+
+
+# ---------------------------------------------------------------------------
+# Backpropagation through time
+# ---------------------------------------------------------------------------
+
+
+def backward_errors(cell, shape, seed):
+    """grad_check of gru_backward / lstm_backward with J = sum(w * h) for a
+    random upstream w, over every gate parameter, x and the first state."""
+    x, _, h0, p, _ = random_problem(cell, seed, *shape)
+    w = np.random.default_rng(seed + 100).standard_normal(h0.shape + x.shape[2:])
+
+    def cost():
+        return float(np.sum(w * forward(cell, x, h0, p)[0]))
+
+    backward = ru.gru_backward if cell == "gru" else ru.lstm_backward
+    grads = backward(w, forward(cell, x, h0, p)[2])
+    h0_name = "c0" if cell == "gru" else "a0"
+    gate_keys = [w + g for g in GATES[cell] for w in "Wb"]
+    assert sorted(grads) == sorted(["d" + k for k in gate_keys] + ["dx", "d" + h0_name])
+    inputs = {k: p[k] for k in gate_keys} | {"x": x, h0_name: h0}
+    assert all(grads["d" + k].shape == v.shape for k, v in inputs.items())
+    return ru.grad_check(cost, inputs, grads)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
+def test_backward_passes_gradient_check(cell, shape):
+    errors = backward_errors(cell, shape, SHAPES.index(shape))
+    assert max(errors.values()) < TOLERANCE, errors
+
+
+def test_lstm_cell_backward_passes_gradient_check_through_a_and_c():
+    # One step, with separate upstream gradients on a_next and c_next.
+    x, _, a_prev, p, _ = random_problem("lstm", 9, 3, 4, 3, 2, 1)
+    xt, c_prev = x[:, :, 0], np.random.default_rng(1).standard_normal((4, 2))
+    wa, wc = np.random.default_rng(2).standard_normal((2, 4, 2))
+
+    def cost():
+        a_next, c_next, _, _ = ru.lstm_cell_forward(xt, a_prev, c_prev, p)
+        return float(np.sum(wa * a_next) + np.sum(wc * c_next))
+
+    grads = ru.lstm_cell_backward(wa, wc, ru.lstm_cell_forward(xt, a_prev, c_prev, p)[3])
+    inputs = {k: p[k] for k in p if k not in ("Wy", "by")} | {"xt": xt, "a_prev": a_prev, "c_prev": c_prev}
+    errors = ru.grad_check(cost, inputs, grads)
+    assert max(errors.values()) < TOLERANCE, errors
+
+
+def test_gru_cell_backward_passes_gradient_check():
+    x, _, c_prev, p, _ = random_problem("gru", 10, 3, 4, 3, 2, 1)
+    xt, w = x[:, :, 0], np.random.default_rng(3).standard_normal((4, 2))
+
+    def cost():
+        return float(np.sum(w * ru.gru_cell_forward(xt, c_prev, p)[0]))
+
+    grads = ru.gru_cell_backward(w, ru.gru_cell_forward(xt, c_prev, p)[2])
+    inputs = {k: p[k] for k in p if k not in ("Wy", "by")} | {"xt": xt, "c_prev": c_prev}
+    errors = ru.grad_check(cost, inputs, grads)
+    assert max(errors.values()) < TOLERANCE, errors
+
+
+def test_gru_backward_with_gates_open_is_the_rnn_backward():
+    # Γ_u = Γ_r = 1 (test above): the gradients of Wc, bc, x and c0 are the RNN's.
+    x, _, c0, p, _ = random_problem("gru", 1, 3, 4, 3, 2, 5)
+    p["bu"][:], p["br"][:] = BIG, BIG
+    w = np.random.default_rng(4).standard_normal((4, 2, 5))
+    grads = ru.gru_backward(w, ru.gru_forward(x, c0, p)[2])
+    rnn = {"Waa": p["Wc"][:, :4], "Wax": p["Wc"][:, 4:], "ba": p["bc"], "Wya": p["Wy"], "by": p["by"]}
+    ref = ru.rnn_backward(w, ru.rnn_forward(x, c0, rnn)[2])
+    np.testing.assert_allclose(grads["dWc"], np.hstack([ref["dWaa"], ref["dWax"]]), rtol=1e-12)
+    for k, k_rnn in (("dbc", "dba"), ("dx", "dx"), ("dc0", "da0")):
+        np.testing.assert_allclose(grads[k], ref[k_rnn], rtol=1e-12, err_msg=k)
+
+
+def test_backward_input_checks():
+    x, _, a0, p, _ = random_problem("lstm", 0, 3, 4, 3, 2, 5)
+    _, _, _, caches = ru.lstm_forward(x, a0, p)
+    with pytest.raises(ValueError, match=r"da must have shape \(n_a, m, T_x\) = \(4, 2, 5\); got \(4, 2\)"):
+        ru.lstm_backward(np.zeros((4, 2)), caches)
+    with pytest.raises(ValueError, match="caches must be the .* returned by lstm_forward"):
+        ru.lstm_backward(
+            np.zeros((4, 2, 5)),
+            ru.gru_forward(x, a0, ru.init_gru_params(3, 4, 3, np.random.default_rng(0)))[2],
+        )
+    with pytest.raises(ValueError, match=r"dc_next must have shape \(n_a, m\) = \(4, 2\); got \(4, 3\)"):
+        ru.lstm_cell_backward(np.zeros((4, 2)), np.zeros((4, 3)), caches[0][0])
+    with pytest.raises(ValueError, match="cache must be a cache returned by gru_cell_forward"):
+        ru.gru_cell_backward(np.zeros((4, 2)), caches[0][0])
+    with pytest.raises(ValueError, match="dc must contain only finite numbers"):
+        ru.gru_backward(
+            np.full((4, 2, 5), np.inf),
+            ru.gru_forward(x, a0, ru.init_gru_params(3, 4, 3, np.random.default_rng(0)))[2],
+        )
