@@ -36,8 +36,8 @@ __all__ += ["grad_check", "clip_gradients"]
 __all__ += ["sgd_update", "init_adagrad_state", "adagrad_update"]  # notebook 5
 __all__ += ["init_adam_state", "adam_update", "sample"]
 __all__ += ["init_gru_params", "gru_cell_forward", "gru_forward", "gru_cell_backward"]  # notebook 6
-__all__ += ["gru_backward", "init_lstm_params", "lstm_cell_forward", "lstm_forward"]
-__all__ += ["lstm_cell_backward", "lstm_backward"]
+__all__ += ["gru_backward", "gru_loss_and_grads", "init_lstm_params", "lstm_cell_forward"]
+__all__ += ["lstm_forward", "lstm_cell_backward", "lstm_backward", "lstm_loss_and_grads"]
 
 #: Folder of the corpora bundled with the course.
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -781,6 +781,41 @@ def lstm_backward(da, caches):
         dx[:, :, t], da_prev, dc_prev = step.pop("dxt"), step.pop("da_prev"), step.pop("dc_prev")
         grads = step if grads is None else {k: grads[k] + step[k] for k in grads}
     return {**grads, "dx": dx, "da0": da_prev}
+
+
+def _softmax_output_loss(h, y_hat, y, mask, p):
+    """Cost of ``softmax(Wy h + by)`` against ``y`` (as :func:`rnn_loss_and_grads`),
+    the gradient ``dh`` reaching ``h (n_a, m, T_x)``, and ``dWy``, ``dby``."""
+    _, y, mask = _check_loss_inputs(y_hat, y, mask)
+    J = cross_entropy_from_logits(np.einsum("ya,amt->ymt", p["Wy"], h) + p["by"][:, :, np.newaxis], y, mask)
+    dlogits = (y_hat * y.sum(axis=0) - y) * mask
+    dh = np.einsum("ya,ymt->amt", p["Wy"], dlogits)
+    return J, dh, {"dWy": np.einsum("ymt,amt->ya", dlogits, h), "dby": dlogits.sum(axis=(1, 2))[:, None]}
+
+
+def gru_loss_and_grads(x, y, c0, params, mask=None):
+    """Cost of a GRU on a batch and its gradients, as :func:`rnn_loss_and_grads`.
+    ``x (n_x, m, T_x)``, one-hot ``y (n_y, m, T_x)``, ``c0 (n_a, m)``; ``mask``
+    optional ``(m, T_x)``, 0 at padding. Returns ``J`` (a float), ``grads``
+    (``dWu, dbu, dWr, dbr, dWc, dbc, dWy, dby, dc0``) and ``c_last (n_a, m)``."""
+    c, y_hat, caches = gru_forward(x, c0, params)
+    J, dc, out_grads = _softmax_output_loss(c, y_hat, y, mask, caches[0][0]["params"])
+    grads = gru_backward(dc, caches)
+    del grads["dx"]
+    return J, {**grads, **out_grads}, c[:, :, -1]
+
+
+def lstm_loss_and_grads(x, y, a0, params, mask=None, *, c0=None):
+    """Cost of an LSTM on a batch and its gradients, as :func:`rnn_loss_and_grads`.
+    ``x``, ``y``, ``mask`` as in :func:`gru_loss_and_grads`; ``a0 (n_a, m)``,
+    ``c0`` as in :func:`lstm_forward`. Returns ``J``, ``grads`` (``dWf, dbf,
+    dWi, dbi, dWc, dbc, dWo, dbo, dWy, dby, da0``), ``a_last`` and ``c_last``
+    ``(n_a, m)``: the state ``(a, c)`` to carry into the next chunk."""
+    a, y_hat, c, caches = lstm_forward(x, a0, params, c0=c0)
+    J, da, out_grads = _softmax_output_loss(a, y_hat, y, mask, caches[0][0]["params"])
+    grads = lstm_backward(da, caches)
+    del grads["dx"]
+    return J, {**grads, **out_grads}, a[:, :, -1], c[:, :, -1]
 
 
 # ---------------------------------------------------------------------------

@@ -278,3 +278,89 @@ def test_backward_input_checks():
             np.full((4, 2, 5), np.inf),
             ru.gru_forward(x, a0, ru.init_gru_params(3, 4, 3, np.random.default_rng(0)))[2],
         )
+
+
+# ---------------------------------------------------------------------------
+# The whole model: loss and gradients
+# ---------------------------------------------------------------------------
+
+
+def loss_and_grads(cell, x, y, h0, p, mask=None):
+    """J, grads and the carried state (c_last, or the pair (a_last, c_last))."""
+    if cell == "gru":
+        return ru.gru_loss_and_grads(x, y, h0, p, mask=mask)
+    J, grads, a_last, c_last = ru.lstm_loss_and_grads(x, y, h0, p, mask=mask)
+    return J, grads, (a_last, c_last)
+
+
+def loss_errors(cell, shape, seed, masked):
+    """grad_check of the full model over every parameter and the first state."""
+    x, y, h0, p, mask = random_problem(cell, seed, *shape, masked=masked)
+    J, grads, _ = loss_and_grads(cell, x, y, h0, p, mask)
+    h0_name = "c0" if cell == "gru" else "a0"
+    assert sorted(grads) == sorted(["d" + k for k in p] + ["d" + h0_name])
+    inputs = dict(p) | {h0_name: h0}
+    assert all(grads["d" + k].shape == v.shape for k, v in inputs.items())
+    return ru.grad_check(lambda: loss_and_grads(cell, x, y, h0, p, mask)[0], inputs, grads)
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["no-mask", "mask"])
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
+def test_loss_and_grads_pass_gradient_check(cell, shape, masked):
+    errors = loss_errors(cell, shape, SHAPES.index(shape), masked)
+    assert max(errors.values()) < TOLERANCE, errors
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_loss_is_the_cross_entropy_of_the_forward_pass(cell):
+    x, y, h0, p, mask = random_problem(cell, 12, 3, 4, 3, 3, 5, masked=True)
+    J, _, last = loss_and_grads(cell, x, y, h0, p, mask)
+    h, y_hat, _ = forward(cell, x, h0, p)
+    assert J == pytest.approx(ru.cross_entropy(y_hat, y, mask), rel=1e-12)
+    assert J != pytest.approx(ru.cross_entropy(y_hat, y), rel=1e-3)  # the mask matters here
+    np.testing.assert_array_equal(last[0] if cell == "lstm" else last, h[:, :, -1])
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_mask_ignores_padded_steps(cell):
+    # Example 0 has 3 real steps then padding filled with noise: its masked loss
+    # and gradients are those of the 3 real steps alone.
+    x, y, h0, p, _ = random_problem(cell, 13, 3, 4, 3, 1, 5)
+    mask = np.array([[1.0, 1.0, 1.0, 0.0, 0.0]])
+    J, grads, _ = loss_and_grads(cell, x, y, h0, p, mask)
+    J_short, grads_short, _ = loss_and_grads(cell, x[:, :, :3], y[:, :, :3], h0, p)
+    J_all, _, _ = loss_and_grads(cell, x, y, h0, p)
+    assert J == pytest.approx(J_short, rel=1e-13) and J_all > J + 0.1
+    for k in grads:
+        np.testing.assert_allclose(grads[k], grads_short[k], rtol=1e-12, atol=1e-15, err_msg=k)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_carried_state_splits_a_sequence_into_chunks(cell):
+    # Truncated BPTT: two chunks, the second starting from the first's last state,
+    # cost as much as the whole sequence at once.
+    x, y, h0, p, _ = random_problem(cell, 14, 3, 4, 3, 2, 6)
+    J_whole, _, last_whole = loss_and_grads(cell, x, y, h0, p)
+    J1, _, last = loss_and_grads(cell, x[:, :, :4], y[:, :, :4], h0, p)
+    if cell == "gru":
+        J2, _, last = ru.gru_loss_and_grads(x[:, :, 4:], y[:, :, 4:], last, p)
+        np.testing.assert_allclose(last, last_whole, rtol=1e-13)
+    else:
+        J2, _, a_last, c_last = ru.lstm_loss_and_grads(x[:, :, 4:], y[:, :, 4:], last[0], p, c0=last[1])
+        np.testing.assert_allclose(a_last, last_whole[0], rtol=1e-13)
+        np.testing.assert_allclose(c_last, last_whole[1], rtol=1e-13)
+    assert J1 + J2 == pytest.approx(J_whole, rel=1e-13)
+
+
+def test_loss_input_checks():
+    x, y, c0, p, _ = random_problem("gru", 0, 3, 4, 3, 2, 5)
+    with pytest.raises(ValueError, match=r"y must have shape \(n_y, m, T_y\) = \(3, 2, 5\); got \(3, 2, 4\)"):
+        ru.gru_loss_and_grads(x, y[:, :, :4], c0, p)
+    with pytest.raises(ValueError, match=r"mask must have shape \(m, T_y\) = \(2, 5\); got \(5, 2\)"):
+        ru.gru_loss_and_grads(x, y, c0, p, mask=np.ones((5, 2)))
+    x, y, a0, p, _ = random_problem("lstm", 0, 3, 4, 3, 2, 5)
+    with pytest.raises(ValueError, match="mask must contain only finite numbers"):
+        ru.lstm_loss_and_grads(x, y, a0, p, mask=np.full((2, 5), np.nan))
+    with pytest.raises(ValueError, match=r"params must have keys .*; missing \['Wy'\]"):
+        ru.lstm_loss_and_grads(x, y, a0, {k: v for k, v in p.items() if k != "Wy"})
