@@ -4,13 +4,27 @@ Each check must PASS the right answer and FAIL every wrong one with the hint
 that names the mistake (see tests/notebook_exercises.py).
 """
 
+import nbformat
 import numpy as np
 import pytest
 
 import rnn_utils
-from tests.notebook_exercises import load_checks, run_check
+from tests.notebook_exercises import CHECK_TAG, ROOT, load_checks, run_check
 
 CHECKS = load_checks("03_loss.ipynb")
+
+
+def test_check_cells_are_collapsed_and_warn_that_they_hold_the_answer():
+    """The check cells compute the right answer, so they are collapsed, as in notebooks 1 and 2."""
+    nb = nbformat.read(ROOT / "notebooks" / "03_loss.ipynb", as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and CHECK_TAG in c.metadata.get("tags", [])]
+    assert [c.source.splitlines()[0] for c in cells] == [
+        f"# @title Check code for Exercise {k} (run it; it contains the answer, so read it after trying)"
+        for k in (1, 2)
+    ]
+    for cell in cells:
+        assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, cell.id
+        assert cell.metadata.get("cellView") == "form", cell.id
 
 
 # --- Exercise 1: masked_cross_entropy_from_logits(z, y, mask) ---------------------------------------------
