@@ -79,26 +79,77 @@ __all__ = [
 # tests check it against rnn_loss_and_grads in float64.
 
 
-def _flat_shapes(n_x, n_a):
+CELLS = ("rnn", "gru", "lstm")
+"""The recurrent cells the trainer knows: the course's tanh RNN, the GRU and the LSTM."""
+
+# The gates of each gated cell, in the order of the course's parameter names
+# (rnn_utils: Wu, bu, Wr, br, Wc, bc for the GRU; Wf, bf, Wi, bi, Wc, bc, Wo,
+# bo for the LSTM), and where each one sits in the fast layout: the suffix of
+# its fused arrays and its block of n_a columns there.
+_GATES = {"gru": "urc", "lstm": "fico"}
+_BLOCKS = {
+    "gru": {"u": ("_ur", 0), "r": ("_ur", 1), "c": ("_c", 0)},
+    "lstm": {"f": ("", 0), "i": ("", 1), "o": ("", 2), "c": ("", 3)},
+}
+
+
+def _check_cell(cell):
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {', '.join(repr(c) for c in CELLS)}; got {cell!r}")
+    return cell
+
+
+def _course_labels(cell):
+    """The course's parameter names for ``cell``, each with its axes."""
+    if cell == "rnn":
+        return _PARAM_LABELS
+    labels = {}
+    for g in _GATES[cell]:
+        labels["W" + g], labels["b" + g] = ("n_a", "n_a + n_x"), ("n_a", "1")
+    labels["Wy"], labels["by"] = ("n_y", "n_a"), ("n_y", "1")
+    return labels
+
+
+def _state_size(cell, n_a):
+    """Width of the state carried between chunks: a (RNN), c (GRU), [a | c] (LSTM)."""
+    return 2 * n_a if cell == "lstm" else n_a
+
+
+def _flat_shapes(n_x, n_a, cell="rnn"):
+    if cell == "gru":
+        return _gru_shapes(n_x, n_a)
+    if cell == "lstm":
+        return _lstm_shapes(n_x, n_a)
     return {"WaxT": (n_x, n_a), "WaaT": (n_a, n_a), "ba": (n_a,), "WyaT": (n_a, n_x), "by": (n_x,)}
 
 
-def _flat_views(flat, n_x, n_a):
+def _flat_views(flat, n_x, n_a, cell="rnn"):
     """Split one flat buffer into named parameter views (no copies)."""
     views, offset = {}, 0
-    for name, shape in _flat_shapes(n_x, n_a).items():
+    for name, shape in _flat_shapes(n_x, n_a, cell).items():
         size = int(np.prod(shape))
         views[name] = flat[offset : offset + size].reshape(shape)
         offset += size
     return views
 
 
-def _flat_size(n_x, n_a):
-    return sum(int(np.prod(s)) for s in _flat_shapes(n_x, n_a).values())
+def _flat_size(n_x, n_a, cell="rnn"):
+    return sum(int(np.prod(s)) for s in _flat_shapes(n_x, n_a, cell).values())
 
 
-def _to_course_layout(P):
+def _to_course_layout(P, cell="rnn"):
     """Fast (transposed) parameters -> the course's dict of fresh arrays."""
+    if cell != "rnn":
+        n_a, out = P["WyT"].shape[0], {}
+        for g in _GATES[cell]:
+            suffix, k = _BLOCKS[cell][g]
+            cols = slice(k * n_a, (k + 1) * n_a)
+            out["W" + g] = np.concatenate(
+                [P["WhT" + suffix][:, cols].T, P["WxT" + suffix][:, cols].T], axis=1
+            )
+            out["b" + g] = P["b" + suffix][cols][:, np.newaxis].copy()
+        out["Wy"], out["by"] = P["WyT"].T.copy(), P["by"][:, np.newaxis].copy()
+        return out
     return {
         "Waa": P["WaaT"].T.copy(),
         "Wax": P["WaxT"].T.copy(),
@@ -108,13 +159,51 @@ def _to_course_layout(P):
     }
 
 
-def _from_course_layout(params, P):
+def _from_course_layout(params, P, cell="rnn"):
     """Copy the course's parameters into fast views ``P``."""
+    if cell != "rnn":
+        n_a = P["WyT"].shape[0]
+        for g in _GATES[cell]:
+            suffix, k = _BLOCKS[cell][g]
+            cols = slice(k * n_a, (k + 1) * n_a)
+            P["WhT" + suffix][:, cols] = params["W" + g][:, :n_a].T
+            P["WxT" + suffix][:, cols] = params["W" + g][:, n_a:].T
+            P["b" + suffix][cols] = params["b" + g][:, 0]
+        P["WyT"][...] = params["Wy"].T
+        P["by"][...] = params["by"][:, 0]
+        return
     P["WaaT"][...] = params["Waa"].T
     P["WaxT"][...] = params["Wax"].T
     P["WyaT"][...] = params["Wya"].T
     P["ba"][...] = params["ba"][:, 0]
     P["by"][...] = params["by"][:, 0]
+
+
+def _check_cell_params(cell, params):
+    """Check a cell's parameters (names, finiteness, agreeing shapes); return
+    ``(n_x, n_a, n_y)`` and the arrays as floats."""
+    if cell == "rnn":
+        return _check_params(params)
+    labels = _course_labels(cell)
+    if not isinstance(params, dict):
+        raise ValueError(f"params must be a dict; got {type(params).__name__}")
+    missing = [k for k in labels if k not in params]
+    if missing:
+        raise ValueError(f"params of a {cell.upper()} must have keys {list(labels)}; missing {missing}")
+    p = {k: _as_float_array(f"params['{k}']", params[k]) for k in labels}
+    _check_shape("params['Wy']", p["Wy"], (None, None), labels["Wy"])
+    n_y, n_a = p["Wy"].shape
+    first = "W" + _GATES[cell][0]
+    _check_shape(f"params['{first}']", p[first], (n_a, None), labels[first])
+    n_x = p[first].shape[1] - n_a
+    if n_x < 1:
+        raise ValueError(
+            f"params['{first}'] must have shape (n_a, n_a + n_x) with n_x >= 1; got {p[first].shape}"
+        )
+    sizes = {"n_a": n_a, "n_x": n_x, "n_y": n_y, "1": 1, "n_a + n_x": n_a + n_x}
+    for k, axes in labels.items():
+        _check_shape(f"params['{k}']", p[k], tuple(sizes[lab] for lab in axes), axes)
+    return n_x, n_a, n_y, p
 
 
 class _Workspace:
@@ -206,30 +295,40 @@ def _check_ids(name, ids, n_x):
     return ids
 
 
-def fast_loss_and_grads(params, x_ids, y_ids, a0):
+def fast_loss_and_grads(params, x_ids, y_ids, a0, *, cell="rnn", c0=None):
     """The trainer's fast kernel, in the course's layout: softmax outputs,
-    tanh hidden units, one-hot inputs given as ids.
+    one-hot inputs given as ids, and a tanh RNN, a GRU or an LSTM.
 
     Equal, up to rounding, to ``rnn_loss_and_grads(one_hot(x_ids), one_hot(y_ids),
-    a0, params)`` divided by the number of characters ``m * T_x``.
+    a0, params)`` divided by the number of characters ``m * T_x`` (for
+    ``cell="gru"``, ``gru_loss_and_grads``; for ``cell="lstm"``,
+    ``lstm_loss_and_grads(..., c0=c0)``), without the gradient of the
+    initial state.
 
     Args:
-        params: dict with ``Waa (n_a, n_a)``, ``Wax (n_a, n_x)``,
+        params: for the RNN, a dict with ``Waa (n_a, n_a)``, ``Wax (n_a, n_x)``,
             ``Wya (n_x, n_a)``, ``ba (n_a, 1)``, ``by (n_x, 1)`` (outputs and
-            inputs share the vocabulary, so ``n_y = n_x``).
+            inputs share the vocabulary, so ``n_y = n_x``); for the GRU and the
+            LSTM, as ``rnn_utils.init_gru_params`` and ``init_lstm_params``
+            make them.
         x_ids: input ids ``(m, T_x)``.
         y_ids: target ids ``(m, T_x)``, usually ``x_ids`` shifted by one.
-        a0: initial hidden state ``(n_a, m)``.
+        a0: initial state ``(n_a, m)``: ``a<0>`` (for the GRU, ``c<0>``).
+        cell: ``"rnn"``, ``"gru"`` or ``"lstm"``.
+        c0: the LSTM's initial memory ``(n_a, m)``; zeros if None.
 
     Returns:
         J: mean loss in nats per character.
-        grads: ``dWaa, dWax, dWya, dba, dby`` of the mean loss, course layout.
-        a_last: ``(n_a, m)``.
+        grads: ``"d" +`` each parameter's name, of the mean loss, course layout.
+        a_last: ``(n_a, m)`` (for the GRU, ``c_last``); for the LSTM, also
+            ``c_last (n_a, m)``.
     """
-    n_x, n_a, n_y, p = _check_params(params)
+    _check_cell(cell)
+    n_x, n_a, n_y, p = _check_cell_params(cell, params)
     if n_y != n_x:
+        out = "Wya" if cell == "rnn" else "Wy"
         raise ValueError(
-            f"params['Wya'] must have shape (n_x, n_a) = ({n_x}, {n_a}) for a language model; got {p['Wya'].shape}"
+            f"params['{out}'] must have shape (n_x, n_a) = ({n_x}, {n_a}) for a language model; got {p[out].shape}"
         )
     x_ids = _check_ids("x_ids", x_ids, n_x)
     y_ids = _check_ids("y_ids", y_ids, n_x)
@@ -237,13 +336,290 @@ def fast_loss_and_grads(params, x_ids, y_ids, a0):
     m, T = x_ids.shape
     a0 = _as_float_array("a0", a0)
     _check_shape("a0", a0, (n_a, m), ("n_a", "m"))
-    dtype = np.result_type(a0, *p.values())
-    flat, gflat = np.zeros(_flat_size(n_x, n_a), dtype), np.zeros(_flat_size(n_x, n_a), dtype)
-    P, G = _flat_views(flat, n_x, n_a), _flat_views(gflat, n_x, n_a)
-    _from_course_layout(p, P)
-    J, h_last = _fast_step(P, G, x_ids.T, y_ids.T, a0.T, _Workspace(n_x, n_a, T, m, dtype))
-    grads = {"d" + k: v for k, v in _to_course_layout(G).items()}
+    h0 = a0
+    if cell == "lstm":
+        c0 = np.zeros_like(a0) if c0 is None else _as_float_array("c0", c0)
+        _check_shape("c0", c0, (n_a, m), ("n_a", "m"))
+        h0 = np.concatenate([a0, c0])
+    elif c0 is not None:
+        raise ValueError(f"c0 is the LSTM's initial memory; a {cell.upper()} takes only a0; got c0")
+    dtype = np.result_type(h0, *p.values())
+    size = _flat_size(n_x, n_a, cell)
+    flat, gflat = np.zeros(size, dtype), np.zeros(size, dtype)
+    P, G = _flat_views(flat, n_x, n_a, cell), _flat_views(gflat, n_x, n_a, cell)
+    _from_course_layout(p, P, cell)
+    step, workspace = _STEPS[cell]
+    J, h_last = step(P, G, x_ids.T, y_ids.T, np.ascontiguousarray(h0.T), workspace(n_x, n_a, T, m, dtype))
+    grads = {"d" + k: v for k, v in _to_course_layout(G, cell).items()}
+    if cell == "lstm":
+        return J, grads, h_last[:, :n_a].T.copy(), h_last[:, n_a:].T.copy()
     return J, grads, h_last.T.copy()
+
+
+# ---------------------------------------------------------------------------
+# Gated cells (GRU and LSTM) in the fast layout
+# ---------------------------------------------------------------------------
+#
+# The same design as _fast_step: time-major rows, transposed weights in one
+# flat buffer, the input as a row gather, the output layer and every weight
+# gradient done once for the whole chunk, only the recurrence in Python. The
+# gates that share an input share one matrix product:
+#
+# - LSTM: the gates [f | i | o | c~] side by side, so one step is ONE product
+#   a<t-1> @ WhT (n_a, 4 n_a) forward and ONE product dz @ WhT.T backward.
+# - GRU (the course's form, the reset gate applied to c<t-1> before its
+#   product): [u | r] in one product c<t-1> @ WhT_ur (n_a, 2 n_a), then
+#   (r * c<t-1>) @ WhT_c, which needs r first: two products per step, each way.
+#
+# sigma(z) = 0.5 tanh(z / 2) + 0.5 costs one transcendental; the halving is
+# folded into the gathered inputs (once per chunk) and into a halved copy of
+# the recurrent weights (once per step call), so that one tanh covers all of
+# an LSTM step's gates. Derivative factors that do not depend on the carried
+# gradient are computed for all steps at once before the backward loop.
+
+
+def _softmax_head(WyT, by, dWyT, dby, Hs, Y, ws, dHs):
+    """Output layer and softmax cross-entropy of a chunk: returns the mean
+    loss; writes dWyT, dby and dHs (the loss's gradient at each state)."""
+    L = ws.logits
+    n = L.shape[0]
+    np.matmul(Hs, WyT, out=L)
+    L += by
+    L -= L.max(axis=1, keepdims=True)
+    targets = Y.reshape(-1)
+    target_logits = L[ws.rows, targets]
+    np.exp(L, out=L)
+    sums = L.sum(axis=1)
+    loss = float(np.mean(np.log(sums), dtype=np.float64) - np.mean(target_logits, dtype=np.float64))
+    L /= sums[:, np.newaxis]
+    L[ws.rows, targets] -= 1
+    L *= 1.0 / n
+    np.matmul(Hs.T, L, out=dWyT)
+    L.sum(axis=0, out=dby)
+    np.matmul(L, WyT.T, out=dHs)
+    return loss
+
+
+def _input_grads(ws, X, dZ2d, dWxT):
+    """dWxT = one_hot(X)^T @ dZ: the gradient of the gathered rows."""
+    oh = ws.one_hot
+    oh[...] = 0
+    oh[ws.rows, X.reshape(-1)] = 1
+    np.matmul(oh.T, dZ2d, out=dWxT)
+
+
+def _gru_shapes(n_x, n_a):
+    return {
+        "WxT_ur": (n_x, 2 * n_a),
+        "WhT_ur": (n_a, 2 * n_a),
+        "b_ur": (2 * n_a,),
+        "WxT_c": (n_x, n_a),
+        "WhT_c": (n_a, n_a),
+        "b_c": (n_a,),
+        "WyT": (n_a, n_x),
+        "by": (n_x,),
+    }
+
+
+class _GRUWorkspace:
+    """Buffers for one GRU chunk shape, reused by every step."""
+
+    def __init__(self, n_x, n_a, T, m, dtype):
+        self.C = np.zeros((T + 1, m, n_a), dtype)  # C[0]: the carried-in state
+        self.UR = np.zeros((T, m, 2 * n_a), dtype)  # gates [u | r]
+        self.CC = np.zeros((T, m, n_a), dtype)  # candidates c~
+        self.RC = np.zeros((T, m, n_a), dtype)  # r * c<t-1>
+        self.dC = np.zeros((T, m, n_a), dtype)
+        self.dZur = np.zeros((T, m, 2 * n_a), dtype)
+        self.dZc = np.zeros((T, m, n_a), dtype)
+        self.work = np.zeros((T, m, n_a), dtype)
+        self.Wh_half = np.zeros((n_a, 2 * n_a), dtype)
+        self.t2 = np.zeros((m, 2 * n_a), dtype)
+        self.t1 = np.zeros((m, n_a), dtype)
+        self.dRC = np.zeros((m, n_a), dtype)
+        self.dc = np.zeros((m, n_a), dtype)
+        self.logits = np.zeros((T * m, n_x), dtype)
+        self.one_hot = np.zeros((T * m, n_x), dtype)
+        self.rows = np.arange(T * m)
+
+
+def _gru_step(P, G, X, Y, h0, ws):
+    """GRU forward and backward over one chunk (see :func:`_fast_step`).
+    ``h0`` and the state returned are c<t> ``(m, n_a)``."""
+    T, m = X.shape
+    n_a = h0.shape[1]
+    C, UR, CC, RC = ws.C, ws.UR, ws.CC, ws.RC
+    t2, t1 = ws.t2, ws.t1
+    C[0] = h0
+    np.take(P["WxT_ur"], X, axis=0, out=UR)
+    UR += P["b_ur"]
+    UR *= 0.5  # sigma(z) = 0.5 tanh(z / 2) + 0.5
+    np.take(P["WxT_c"], X, axis=0, out=CC)
+    CC += P["b_c"]
+    Wh_half, WhT_c = ws.Wh_half, P["WhT_c"]
+    np.multiply(P["WhT_ur"], 0.5, out=Wh_half)
+    for t in range(T):
+        c_prev, g, cc, c = C[t], UR[t], CC[t], C[t + 1]
+        np.matmul(c_prev, Wh_half, out=t2)
+        g += t2
+        np.tanh(g, out=g)
+        g *= 0.5
+        g += 0.5
+        np.multiply(g[:, n_a:], c_prev, out=RC[t])
+        np.matmul(RC[t], WhT_c, out=t1)
+        cc += t1
+        np.tanh(cc, out=cc)
+        np.subtract(cc, c_prev, out=c)  # c = c_prev + u (c~ - c_prev)
+        c *= g[:, :n_a]
+        c += c_prev
+    Cs = C[1:].reshape(T * m, n_a)
+    dCs = ws.dC.reshape(T * m, n_a)
+    loss = _softmax_head(P["WyT"], P["by"], G["WyT"], G["by"], Cs, Y, ws, dCs)
+    # Factors of the backward pass that do not depend on the carried gradient.
+    U, R, C_prev, work = UR[:, :, :n_a], UR[:, :, n_a:], C[:-1], ws.work
+    dZur, dZc = ws.dZur, ws.dZc
+    dZu, dZr = dZur[:, :, :n_a], dZur[:, :, n_a:]
+    np.subtract(1, U, out=dZr)  # scratch: 1 - u
+    np.multiply(U, dZr, out=dZu)
+    np.subtract(CC, C_prev, out=work)
+    dZu *= work  # (c~ - c_prev) u (1 - u)
+    np.multiply(CC, CC, out=work)
+    np.subtract(1, work, out=work)
+    np.multiply(U, work, out=dZc)  # u (1 - c~^2)
+    U[...] = dZr  # U now holds 1 - u
+    np.subtract(1, R, out=work)
+    work *= R
+    np.multiply(C_prev, work, out=dZr)  # c_prev r (1 - r)
+    OMU, dC, dc, dRC = U, ws.dC, ws.dc, ws.dRC
+    dc[...] = 0
+    WhT_ur_T, WhT_c_T = P["WhT_ur"].T, WhT_c.T
+    for t in range(T - 1, -1, -1):
+        dc += dC[t]
+        dZu[t] *= dc
+        dZc[t] *= dc
+        np.matmul(dZc[t], WhT_c_T, out=dRC)
+        dZr[t] *= dRC
+        dc *= OMU[t]
+        dRC *= R[t]
+        dc += dRC
+        np.matmul(dZur[t], WhT_ur_T, out=t1)
+        dc += t1
+    dZur2, dZc2 = dZur.reshape(T * m, 2 * n_a), dZc.reshape(T * m, n_a)
+    np.matmul(C_prev.reshape(T * m, n_a).T, dZur2, out=G["WhT_ur"])
+    np.matmul(RC.reshape(T * m, n_a).T, dZc2, out=G["WhT_c"])
+    dZur2.sum(axis=0, out=G["b_ur"])
+    dZc2.sum(axis=0, out=G["b_c"])
+    _input_grads(ws, X, dZur2, G["WxT_ur"])
+    np.matmul(ws.one_hot.T, dZc2, out=G["WxT_c"])
+    return loss, C[T].copy()
+
+
+def _lstm_shapes(n_x, n_a):
+    return {
+        "WxT": (n_x, 4 * n_a),
+        "WhT": (n_a, 4 * n_a),
+        "b": (4 * n_a,),
+        "WyT": (n_a, n_x),
+        "by": (n_x,),
+    }
+
+
+class _LSTMWorkspace:
+    """Buffers for one LSTM chunk shape, reused by every step."""
+
+    def __init__(self, n_x, n_a, T, m, dtype):
+        self.A = np.zeros((T + 1, m, n_a), dtype)  # A[0], C[0]: the carried-in state
+        self.C = np.zeros((T + 1, m, n_a), dtype)
+        self.Z = np.zeros((T, m, 4 * n_a), dtype)  # gates [f | i | o | c~]
+        self.TC = np.zeros((T, m, n_a), dtype)  # tanh(c)
+        self.dA = np.zeros((T, m, n_a), dtype)
+        self.dZ = np.zeros((T, m, 4 * n_a), dtype)
+        self.K = np.zeros((T, m, n_a), dtype)
+        self.scale = np.ones(4 * n_a, dtype)
+        self.scale[: 3 * n_a] = 0.5  # sigma(z) = 0.5 tanh(z / 2) + 0.5
+        self.Wh_s = np.zeros((n_a, 4 * n_a), dtype)
+        self.t4 = np.zeros((m, 4 * n_a), dtype)
+        self.t1 = np.zeros((m, n_a), dtype)
+        self.da = np.zeros((m, n_a), dtype)
+        self.dc = np.zeros((m, n_a), dtype)
+        self.logits = np.zeros((T * m, n_x), dtype)
+        self.one_hot = np.zeros((T * m, n_x), dtype)
+        self.rows = np.arange(T * m)
+
+
+def _lstm_step(P, G, X, Y, h0, ws):
+    """LSTM forward and backward over one chunk (see :func:`_fast_step`).
+    ``h0`` and the state returned are [a<t> | c<t>] ``(m, 2 n_a)``."""
+    T, m = X.shape
+    n_a = h0.shape[1] // 2
+    A, C, Z, TC, t4, t1 = ws.A, ws.C, ws.Z, ws.TC, ws.t4, ws.t1
+    A[0] = h0[:, :n_a]
+    C[0] = h0[:, n_a:]
+    np.take(P["WxT"], X, axis=0, out=Z)
+    Z += P["b"]
+    Z *= ws.scale
+    Wh_s = ws.Wh_s
+    np.multiply(P["WhT"], ws.scale, out=Wh_s)
+    s3 = 3 * n_a
+    for t in range(T):
+        z, c = Z[t], C[t + 1]
+        np.matmul(A[t], Wh_s, out=t4)
+        z += t4
+        np.tanh(z, out=z)
+        sig = z[:, :s3]
+        sig *= 0.5
+        sig += 0.5
+        np.multiply(z[:, :n_a], C[t], out=c)
+        np.multiply(z[:, n_a : 2 * n_a], z[:, s3:], out=t1)
+        c += t1
+        np.tanh(c, out=TC[t])
+        np.multiply(z[:, 2 * n_a : s3], TC[t], out=A[t + 1])
+    As = A[1:].reshape(T * m, n_a)
+    dA = ws.dA
+    loss = _softmax_head(P["WyT"], P["by"], G["WyT"], G["by"], As, Y, ws, dA.reshape(T * m, n_a))
+    # Factors of the backward pass that do not depend on the carried gradients.
+    F, I, O, CC = Z[:, :, :n_a], Z[:, :, n_a : 2 * n_a], Z[:, :, 2 * n_a : s3], Z[:, :, s3:]
+    dZ, K = ws.dZ, ws.K
+    dF, dI, dO, dCC = dZ[:, :, :n_a], dZ[:, :, n_a : 2 * n_a], dZ[:, :, 2 * n_a : s3], dZ[:, :, s3:]
+    sg = dZ[:, :, :s3]
+    np.subtract(1, Z[:, :, :s3], out=sg)
+    sg *= Z[:, :, :s3]  # sigma' = sigma (1 - sigma) for f, i, o
+    dF *= C[:-1]
+    dI *= CC
+    dO *= TC
+    np.multiply(CC, CC, out=dCC)
+    np.subtract(1, dCC, out=dCC)
+    dCC *= I  # i (1 - c~^2)
+    np.multiply(TC, TC, out=K)
+    np.subtract(1, K, out=K)
+    K *= O  # dc/da through a = o tanh(c): o (1 - tanh(c)^2)
+    da, dc = ws.da, ws.dc
+    da[...] = 0
+    dc[...] = 0
+    WhT_T = P["WhT"].T
+    for t in range(T - 1, -1, -1):
+        da += dA[t]
+        np.multiply(da, K[t], out=t1)
+        dc += t1
+        dz = dZ[t]
+        dz4 = dz.reshape(m, 4, n_a)
+        dz4[:, :2] *= dc[:, np.newaxis, :]
+        dz4[:, 3] *= dc
+        dz4[:, 2] *= da
+        dc *= F[t]
+        np.matmul(dz, WhT_T, out=da)
+    dZ2 = dZ.reshape(T * m, 4 * n_a)
+    np.matmul(A[:-1].reshape(T * m, n_a).T, dZ2, out=G["WhT"])
+    dZ2.sum(axis=0, out=G["b"])
+    _input_grads(ws, X, dZ2, G["WxT"])
+    return loss, np.concatenate([A[T], C[T]], axis=1)
+
+
+_STEPS = {
+    "rnn": (_fast_step, _Workspace),
+    "gru": (_gru_step, _GRUWorkspace),
+    "lstm": (_lstm_step, _LSTMWorkspace),
+}
 
 
 class _SplitStep:
