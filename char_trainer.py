@@ -578,7 +578,7 @@ def _lstm_step(P, G, X, Y, h0, ws):
     dA = ws.dA
     loss = _softmax_head(P["WyT"], P["by"], G["WyT"], G["by"], As, Y, ws, dA.reshape(T * m, n_a))
     # Factors of the backward pass that do not depend on the carried gradients.
-    F, I, O, CC = Z[:, :, :n_a], Z[:, :, n_a : 2 * n_a], Z[:, :, 2 * n_a : s3], Z[:, :, s3:]
+    Gf, Gi, Go, CC = Z[:, :, :n_a], Z[:, :, n_a : 2 * n_a], Z[:, :, 2 * n_a : s3], Z[:, :, s3:]
     dZ, K = ws.dZ, ws.K
     dF, dI, dO, dCC = dZ[:, :, :n_a], dZ[:, :, n_a : 2 * n_a], dZ[:, :, 2 * n_a : s3], dZ[:, :, s3:]
     sg = dZ[:, :, :s3]
@@ -589,10 +589,10 @@ def _lstm_step(P, G, X, Y, h0, ws):
     dO *= TC
     np.multiply(CC, CC, out=dCC)
     np.subtract(1, dCC, out=dCC)
-    dCC *= I  # i (1 - c~^2)
+    dCC *= Gi  # i (1 - c~^2)
     np.multiply(TC, TC, out=K)
     np.subtract(1, K, out=K)
-    K *= O  # dc/da through a = o tanh(c): o (1 - tanh(c)^2)
+    K *= Go  # dc/da through a = o tanh(c): o (1 - tanh(c)^2)
     da, dc = ws.da, ws.dc
     da[...] = 0
     dc[...] = 0
@@ -606,7 +606,7 @@ def _lstm_step(P, G, X, Y, h0, ws):
         dz4[:, :2] *= dc[:, np.newaxis, :]
         dz4[:, 3] *= dc
         dz4[:, 2] *= da
-        dc *= F[t]
+        dc *= Gf[t]
         np.matmul(dz, WhT_T, out=da)
     dZ2 = dZ.reshape(T * m, 4 * n_a)
     np.matmul(A[:-1].reshape(T * m, n_a).T, dZ2, out=G["WhT"])
