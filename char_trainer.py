@@ -626,7 +626,7 @@ class _SplitStep:
     """One training step with the batch split into parts computed side by side.
 
     The ``m`` streams are cut into ``parts`` contiguous groups; each group runs
-    :func:`_fast_step` on its own workspace and gradient buffer, in a thread
+    the cell's step (:func:`_fast_step`, :func:`_gru_step`, :func:`_lstm_step`) on its own workspace and gradient buffer, in a thread
     of its own (numpy releases the GIL inside matrix products and ufunc loops,
     so the parts really run on separate cores, each with single-threaded
     BLAS; a single part may use several BLAS threads, see
@@ -636,22 +636,23 @@ class _SplitStep:
     finishes first.
     """
 
-    def __init__(self, n_x, n_a, T, m, parts, dtype, pool):
+    def __init__(self, n_x, n_a, T, m, parts, dtype, pool, cell="rnn"):
         bounds = np.linspace(0, m, parts + 1).round().astype(int)
         self.slices = [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
         self.weights = [(s.stop - s.start) / m for s in self.slices]
-        self.grads = [np.zeros(_flat_size(n_x, n_a), dtype) for _ in self.slices]
-        self.views = [_flat_views(g, n_x, n_a) for g in self.grads]
-        self.workspaces = [_Workspace(n_x, n_a, T, s.stop - s.start, dtype) for s in self.slices]
+        self.grads = [np.zeros(_flat_size(n_x, n_a, cell), dtype) for _ in self.slices]
+        self.views = [_flat_views(g, n_x, n_a, cell) for g in self.grads]
+        self.step, workspace = _STEPS[cell]
+        self.workspaces = [workspace(n_x, n_a, T, s.stop - s.start, dtype) for s in self.slices]
         self.pool = pool
 
     def __call__(self, P, gflat, X, Y, h):
-        """Loss over the batch; ``gflat`` gets its gradient, ``h`` (m, n_a) the new state."""
+        """Loss over the batch; ``gflat`` gets its gradient, ``h`` (m, state size) the new state."""
 
         def part(k):
             cols = self.slices[k]
             with np.errstate(over="ignore", invalid="ignore"):  # errstate is per thread
-                return _fast_step(P, self.views[k], X[:, cols], Y[:, cols], h[cols], self.workspaces[k])
+                return self.step(P, self.views[k], X[:, cols], Y[:, cols], h[cols], self.workspaces[k])
 
         if self.pool is None:
             results = [part(k) for k in range(len(self.slices))]
@@ -669,22 +670,27 @@ class _SplitStep:
 
 
 class CharModel:
-    """A character-level RNN language model: a vocabulary and the parameters
-    of a tanh RNN with softmax outputs over that vocabulary.
+    """A character-level language model: a vocabulary and the parameters of a
+    recurrent cell with softmax outputs over that vocabulary.
 
-    ``params`` uses the course's layout (``Waa``, ``Wax``, ``Wya``, ``ba``,
-    ``by``); ``n_x = n_y =`` the vocabulary size.
+    ``cell`` is ``"rnn"`` (a tanh RNN; ``params`` in the course's layout:
+    ``Waa``, ``Wax``, ``Wya``, ``ba``, ``by``), ``"gru"`` (``Wu, bu, Wr, br,
+    Wc, bc, Wy, by``, as ``rnn_utils.init_gru_params`` makes them) or
+    ``"lstm"`` (``Wf, bf, Wi, bi, Wc, bc, Wo, bo, Wy, by``, as
+    ``rnn_utils.init_lstm_params``); ``n_x = n_y =`` the vocabulary size.
     """
 
-    def __init__(self, vocab, params):
+    def __init__(self, vocab, params, cell="rnn"):
         if not isinstance(vocab, CharVocab):
             raise ValueError(f"vocab must be a CharVocab; got {type(vocab).__name__}")
-        n_x, n_a, n_y, p = _check_params(params)
+        _check_cell(cell)
+        n_x, n_a, n_y, p = _check_cell_params(cell, params)
         if n_x != vocab.size or n_y != vocab.size:
             raise ValueError(
                 f"params must match the vocabulary of {vocab.size} characters; got n_x = {n_x}, n_y = {n_y}"
             )
         self.vocab = vocab
+        self.cell = cell
         self.params = p
         # What resuming needs besides the weights (optimizer moments, step
         # count, place in the data); set by train_char_model, None otherwise.
@@ -692,33 +698,63 @@ class CharModel:
 
     @property
     def n_a(self):
-        return self.params["Waa"].shape[0]
+        return self.params["Waa" if self.cell == "rnn" else "Wy"].shape[-1]
+
+    @property
+    def _dtype(self):
+        return self.params["by"].dtype
 
     def __repr__(self):
-        return f"CharModel(n_a={self.n_a}, vocab_size={self.vocab.size}, dtype={self.params['Waa'].dtype})"
+        cell = "" if self.cell == "rnn" else f"cell={self.cell!r}, "
+        return f"CharModel({cell}n_a={self.n_a}, vocab_size={self.vocab.size}, dtype={self._dtype})"
 
-    def _forward(self, ids, chunk=8192):
-        """Read ``ids`` as one continuous stream from ``a^{<0>} = 0``, with the
-        course's own forward pass (``rnn_utils.rnn_forward``, one example, at
-        most ``chunk`` steps at a time so that memory stays bounded). Yields
-        ``(a, y_hat)`` per chunk: ``a (n_a, T)`` the hidden states and
-        ``y_hat (V, T)`` the softmax outputs after each id."""
-        a_last = np.zeros((self.n_a, 1), dtype=self.params["Waa"].dtype)
+    def _zero_state(self):
+        """The state at the start of a text: ``(a,)``, ``(c,)`` or ``(a, c)``, each ``(n_a, 1)``."""
+        zero = np.zeros((self.n_a, 1), dtype=self._dtype)
+        return (zero, zero.copy()) if self.cell == "lstm" else (zero,)
+
+    def _run(self, x, state):
+        """The course's forward pass of this cell over ``x (V, m, T)`` from
+        ``state``: returns the hidden states ``(n_a, m, T)`` that the output
+        layer reads (a; for the GRU, c), ``y_hat (V, m, T)`` and the state
+        after the last step."""
+        if self.cell == "gru":
+            from rnn_utils import gru_forward
+
+            c, y_hat, _ = gru_forward(x, state[0], self.params)
+            return c, y_hat, (c[:, :, -1],)
+        if self.cell == "lstm":
+            from rnn_utils import lstm_forward
+
+            a, y_hat, c, _ = lstm_forward(x, state[0], self.params, c0=state[1])
+            return a, y_hat, (a[:, :, -1], c[:, :, -1])
+        a, y_hat, _ = rnn_forward(x, state[0], self.params)
+        return a, y_hat, (a[:, :, -1],)
+
+    def _forward(self, ids, chunk=8192, state=None):
+        """Read ``ids`` as one continuous stream from ``state`` (by default
+        the zero state, ``a^{<0>} = 0``), with the course's own forward pass
+        (``rnn_utils.rnn_forward``, ``gru_forward`` or ``lstm_forward``, one
+        example, at most ``chunk`` steps at a time so that memory stays
+        bounded). Yields ``(a, y_hat, state)`` per chunk: ``a (n_a, T)`` the
+        hidden states, ``y_hat (V, T)`` the softmax outputs after each id,
+        and the state after the chunk."""
+        state = self._zero_state() if state is None else state
         for start in range(0, len(ids), chunk):
-            x = one_hot(ids[np.newaxis, start : start + chunk], self.vocab.size).astype(a_last.dtype)
-            a, y_hat, _ = rnn_forward(x, a_last, self.params)
-            a_last = a[:, :, -1]
-            yield a[:, 0, :], y_hat[:, 0, :]
+            x = one_hot(ids[np.newaxis, start : start + chunk], self.vocab.size).astype(self._dtype)
+            a, y_hat, state = self._run(x, state)
+            yield a[:, 0, :], y_hat[:, 0, :], state
 
     def hidden_states(self, text):
         """Hidden activations after each character of ``text``, ``(n_a, len(text))``,
-        starting from ``a^{<0>} = 0``."""
+        starting from the zero state: ``a`` (for the GRU, ``c``, the state
+        the output layer reads)."""
         return self._hidden(self.vocab.encode(text))
 
     def _hidden(self, ids):
         if not len(ids):
-            return np.zeros((self.n_a, 0), dtype=self.params["Waa"].dtype)
-        return np.concatenate([a for a, _ in self._forward(ids)], axis=1)
+            return np.zeros((self.n_a, 0), dtype=self._dtype)
+        return np.concatenate([a for a, _, _ in self._forward(ids)], axis=1)
 
     def loss(self, text):
         """Mean negative log-likelihood, in nats per character, of each
@@ -730,17 +766,20 @@ class CharModel:
         if len(ids) < 2:
             raise ValueError(f"text must have at least 2 characters to score; got {len(ids)}")
         total, start = 0.0, 1
-        Wya, by = self.params["Wya"].astype(np.float64), self.params["by"].astype(np.float64)
-        for a, _ in self._forward(ids[:-1]):
+        Wy = self.params["Wya" if self.cell == "rnn" else "Wy"].astype(np.float64)
+        by = self.params["by"].astype(np.float64)
+        for a, _, _ in self._forward(ids[:-1]):
             targets = one_hot(ids[np.newaxis, start : start + a.shape[1]], self.vocab.size)
             # from the logits, not y_hat: exact even where a float32 probability rounds to 0
-            total += cross_entropy_from_logits((Wya @ a + by)[:, np.newaxis, :], targets)
+            total += cross_entropy_from_logits((Wy @ a + by)[:, np.newaxis, :], targets)
             start += a.shape[1]
         return total / (len(ids) - 1)
 
     def sample(self, n_chars, temperature=1.0, seed=0, prefix=""):
         """Generate ``n_chars`` characters after ``prefix``; returns ``prefix``
-        followed by them, drawn by the course's ``rnn_utils.sample``.
+        followed by them, drawn by the course's ``rnn_utils.sample`` (for the
+        GRU and the LSTM, the same drawing rule, step by step with the
+        course's ``gru_forward`` or ``lstm_forward``).
 
         The hidden state starts at zero and reads the prefix first. With an
         empty prefix, a newline is read first if the vocabulary has one (in a
@@ -755,11 +794,41 @@ class CharModel:
         if not isinstance(prefix, str):
             raise ValueError(f"prefix must be a str; got {type(prefix).__name__}")
         warm = self.vocab.encode(prefix if prefix or "\n" not in self.vocab.char_to_id else "\n")
-        # rnn_utils.sample reads its first id itself: run the rest of the warm-up first.
-        a0 = self._hidden(warm[:-1])[:, -1:] if len(warm) > 1 else None
         first_id = int(warm[-1]) if len(warm) else None
-        ids = sample(self.params, n_chars, np.random.default_rng(seed), temperature, a0=a0, first_id=first_id)
+        rng = np.random.default_rng(seed)
+        if self.cell == "rnn":
+            # rnn_utils.sample reads its first id itself: run the rest of the warm-up first.
+            a0 = self._hidden(warm[:-1])[:, -1:] if len(warm) > 1 else None
+            ids = sample(self.params, n_chars, rng, temperature, a0=a0, first_id=first_id)
+        else:
+            ids = self._sample_gated(warm, n_chars, temperature, rng)
         return prefix + self.vocab.decode(ids)
+
+    def _sample_gated(self, warm, n_chars, temperature, rng):
+        """``rnn_utils.sample``'s loop for a gated cell: after reading the
+        ids ``warm``, draw ``n_chars`` ids, each read back as the next input."""
+        if isinstance(n_chars, bool) or not isinstance(n_chars, (int, np.integer)) or n_chars < 0:
+            raise ValueError(f"n_chars must be a non-negative integer; got {n_chars!r}")
+        _check_number("temperature", temperature, "a finite number >= 0", lambda v: v >= 0)
+        state = self._zero_state()
+        for _, _, state in self._forward(warm[:-1]):
+            pass
+        x = np.zeros((self.vocab.size, 1, 1), dtype=self._dtype)
+        if len(warm):
+            x[warm[-1]] = 1.0
+        ids = []
+        for _ in range(n_chars):
+            _, y_hat, state = self._run(x, state)
+            p = y_hat[:, 0, 0].astype(np.float64)
+            if temperature == 0:
+                i = int(np.argmax(p))
+            else:  # as rnn_utils.sample: softmax(z / T) is p ** (1 / T), normalised
+                p = (p / p.max()) ** (1.0 / temperature)
+                i = int(rng.choice(len(p), p=p / p.sum()))
+            ids.append(i)
+            x[...] = 0
+            x[i] = 1.0
+        return ids
 
     def save(self, path, *, with_train_state=True):
         """Write the model to a ``.npz`` file, atomically: the file appears
@@ -770,7 +839,9 @@ class CharModel:
         :func:`train_char_model` returns do) and ``with_train_state`` is true,
         the file holds that too (model format 2), so that
         ``train_char_model(text, resume=path)`` continues the run where it
-        stopped. The target is checked first (see :func:`check_save_path`).
+        stopped. A GRU or an LSTM is written as model format 3, which adds
+        the cell's name (with or without the training state). The target is
+        checked first (see :func:`check_save_path`).
         """
         import os
         import tempfile
@@ -780,8 +851,11 @@ class CharModel:
         arrays["chars"] = np.array([ord(c) for c in self.vocab.chars], dtype=np.int32)
         model_format = 1
         if with_train_state and self.train_state is not None:
-            arrays.update(_train_state_to_arrays(self.train_state))
+            arrays.update(_train_state_to_arrays(self.train_state, self.cell))
             model_format = 2
+        if self.cell != "rnn":
+            arrays["cell"] = np.array(self.cell)
+            model_format = 3
         arrays["format"] = np.array([model_format], dtype=np.int32)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         try:
@@ -797,10 +871,16 @@ class CharModel:
 
 # Format 1: parameters, "chars" and "format". Format 2 adds the training state
 # (the "state_*" arrays below). Files without a training state are still
-# written as format 1, so that older code reads them.
-_MODEL_FORMAT = 2
+# written as format 1, so that older code reads them. Format 3 (GRU and LSTM
+# models only; an RNN is still written as format 1 or 2) adds "cell", the
+# cell's name, and holds that cell's parameters, with the training state or
+# without it (then it has no "state_*" arrays). Formats 1 and 2 are RNNs.
+_MODEL_FORMAT = 3
 _STATE_META = "state_meta"  # a JSON string: optimizer, step, data position, rng state
-_STATE_ARRAYS = ("state_a", *(f"state_m{k}_{name}" for k in (1, 2) for name in _PARAM_LABELS))
+
+
+def _state_arrays(cell):
+    return ("state_a", *(f"state_m{k}_{name}" for k in (1, 2) for name in _course_labels(cell)))
 
 
 def check_save_path(path):
@@ -835,13 +915,13 @@ def check_save_path(path):
     return path
 
 
-def _train_state_to_arrays(state):
+def _train_state_to_arrays(state, cell="rnn"):
     """A training state (see :func:`train_char_model`) as ``.npz`` arrays."""
     import json
 
     arrays = {"state_a": state["a"]}
     for k in (1, 2):
-        for name in _PARAM_LABELS:
+        for name in _course_labels(cell):
             arrays[f"state_m{k}_{name}"] = state[f"m{k}"][name]
     meta = {key: state[key] for key in ("optimizer", "step", "rng", "offset", "chunk", "data")}
     arrays[_STATE_META] = np.array(json.dumps(meta))
@@ -857,11 +937,13 @@ def load_char_model(path):
     """Read a model written by :meth:`CharModel.save` (no pickles are loaded).
 
     Reads model formats 1 (parameters and vocabulary) and 2 (also the
-    training state, put in the model's ``train_state``). Anything else, a
-    missing file, a file that is not a ``.npz`` archive, a damaged archive, a
-    missing array, shapes that do not agree with each other and with the
-    vocabulary, a format newer than this code, raises :class:`ModelFileError`
-    (a ``ValueError``) naming the file.
+    training state, put in the model's ``train_state``), both RNNs, and 3
+    (a GRU or an LSTM, named in its ``cell`` array, with or without the
+    training state). Anything else, a missing file, a file that is not a
+    ``.npz`` archive, a damaged archive, a missing array, an unknown cell,
+    shapes that do not agree with each other and with the vocabulary, a
+    format newer than this code, raises :class:`ModelFileError` (a
+    ``ValueError``) naming the file.
     """
     import json
 
@@ -899,7 +981,20 @@ def load_char_model(path):
             f"{path} has model format {fmt}; this code reads formats 1 to {_MODEL_FORMAT} "
             "(a newer char_trainer wrote it)"
         )
-    needed = [*_PARAM_LABELS, "chars"] + ([*_STATE_ARRAYS, _STATE_META] if fmt == 2 else [])
+    cell = "rnn"
+    if fmt == 3:
+        if "cell" not in arrays:
+            raise not_a_model("it is format 3 but has no 'cell' array naming its cell")
+        found = arrays["cell"]
+        cell = str(found[()]) if found.shape == () and found.dtype.kind == "U" else None
+        if cell not in CELLS:
+            raise ModelFileError(
+                f"{path} holds a model of an unknown cell {found!r}; this code knows the cells "
+                f"{', '.join(repr(c) for c in CELLS)}"
+            )
+    labels = _course_labels(cell)
+    with_state = fmt == 2 or (fmt == 3 and _STATE_META in arrays)
+    needed = [*labels, "chars"] + ([*_state_arrays(cell), _STATE_META] if with_state else [])
     missing = [k for k in needed if k not in arrays]
     if missing:
         raise not_a_model(f"it is format {fmt} but lacks the arrays {missing}")
@@ -917,36 +1012,41 @@ def load_char_model(path):
             f"dtype {chars.dtype}"
         )
     n_x = len(chars)
-    for k in _PARAM_LABELS:
+    for k in labels:
         if arrays[k].dtype not in (np.float32, np.float64):
             raise not_a_model(f"{k} must hold float32 or float64 numbers; got dtype {arrays[k].dtype}")
-    if arrays["Waa"].ndim != 2 or arrays["Waa"].shape[0] != arrays["Waa"].shape[1]:
-        raise not_a_model(f"Waa must be square, (n_a, n_a); got shape {arrays['Waa'].shape}")
-    n_a = arrays["Waa"].shape[0]
-    sizes = {"n_a": n_a, "n_x": n_x, "n_y": n_x, "1": 1}
-    for k, labels in _PARAM_LABELS.items():
-        expected = tuple(sizes[lab] for lab in labels)
+    if cell == "rnn":
+        if arrays["Waa"].ndim != 2 or arrays["Waa"].shape[0] != arrays["Waa"].shape[1]:
+            raise not_a_model(f"Waa must be square, (n_a, n_a); got shape {arrays['Waa'].shape}")
+        n_a, size_from = arrays["Waa"].shape[0], "Waa"
+    else:
+        if arrays["Wy"].ndim != 2:
+            raise not_a_model(f"Wy must be (n_y, n_a); got shape {arrays['Wy'].shape}")
+        n_a, size_from = arrays["Wy"].shape[1], "Wy"
+    sizes = {"n_a": n_a, "n_x": n_x, "n_y": n_x, "1": 1, "n_a + n_x": n_a + n_x}
+    for k, axes in labels.items():
+        expected = tuple(sizes[lab] for lab in axes)
         if arrays[k].shape != expected:
             raise not_a_model(
-                f"{k} has shape {arrays[k].shape}; expected ({', '.join(labels)}) = {expected}, "
-                f"from n_a = {n_a} (Waa) and the {n_x} characters of 'chars'"
+                f"{k} has shape {arrays[k].shape}; expected ({', '.join(axes)}) = {expected}, "
+                f"from n_a = {n_a} ({size_from}) and the {n_x} characters of 'chars'"
             )
         if not np.all(np.isfinite(arrays[k])):
             raise not_a_model(f"{k} holds non-finite numbers")
-    params = {k: arrays[k] for k in _PARAM_LABELS}
-    model = CharModel(CharVocab("".join(chr(c) for c in chars.tolist())), params)
-    if fmt == 2:
+    params = {k: arrays[k] for k in labels}
+    model = CharModel(CharVocab("".join(chr(c) for c in chars.tolist())), params, cell)
+    if with_state:
         try:
             meta = json.loads(str(arrays[_STATE_META][()]))
-            state = _check_train_state(meta, arrays, params)
+            state = _check_train_state(meta, arrays, params, cell)
         except (ValueError, TypeError, KeyError) as exc:
             raise not_a_model(f"its training state is damaged ({type(exc).__name__}: {exc})") from None
         model.train_state = state
     return model
 
 
-def _check_train_state(meta, arrays, params):
-    """The training state of a format-2 file, checked; raises on any mismatch."""
+def _check_train_state(meta, arrays, params, cell="rnn"):
+    """The training state of a format-2 (or 3) file, checked; raises on any mismatch."""
     state = {"m1": {}, "m2": {}}
     _check_choice("optimizer", meta["optimizer"], {"adam", "adagrad", "sgd"})
     for key in ("step", "chunk"):
@@ -956,7 +1056,7 @@ def _check_train_state(meta, arrays, params):
         raise ValueError(f"offset must be null or a non-negative integer; got {meta['offset']!r}")
     np.random.default_rng().bit_generator.state = meta["rng"]  # raises if it is not a PCG64 state
     for k in (1, 2):
-        for name in _PARAM_LABELS:
+        for name in _course_labels(cell):
             moment = arrays[f"state_m{k}_{name}"]
             if moment.shape != params[name].shape:
                 raise ValueError(
@@ -964,9 +1064,10 @@ def _check_train_state(meta, arrays, params):
                 )
             state[f"m{k}"][name] = moment
     a = arrays["state_a"]
-    n_a = params["Waa"].shape[0]
-    if a.ndim != 2 or a.shape[0] != n_a:
-        raise ValueError(f"state_a has shape {a.shape}; expected (n_a, batch_size) with n_a = {n_a}")
+    n_a = params["Waa" if cell == "rnn" else "Wy"].shape[-1]
+    if a.ndim != 2 or a.shape[0] != _state_size(cell, n_a):
+        what = "(2 n_a, batch_size), a<t> above c<t>," if cell == "lstm" else "(n_a, batch_size)"
+        raise ValueError(f"state_a has shape {a.shape}; expected {what} with n_a = {n_a}")
     state["a"] = a
     state.update((key, meta[key]) for key in ("optimizer", "step", "rng", "offset", "chunk", "data"))
     return state
@@ -1287,6 +1388,21 @@ class _HeldOut:
         return self.patience is not None and self.since_best >= self.patience
 
 
+def _init_gated_params(cell, n_x, n_a, rng, dtype):
+    """Fresh GRU or LSTM weights in the course's layout: uniform on
+    [-1/sqrt(n_a), 1/sqrt(n_a)) as in PyTorch's nn.GRU and nn.LSTM, biases 0
+    except the LSTM's forget bias, 1 (as ``rnn_utils.init_lstm_params``)."""
+    scale, params = 1 / np.sqrt(n_a), {}
+    for k, axes in _course_labels(cell).items():
+        sizes = {"n_a": n_a, "n_y": n_x, "1": 1, "n_a + n_x": n_a + n_x}
+        shape = tuple(sizes[lab] for lab in axes)
+        if k.startswith("W"):
+            params[k] = rng.uniform(-scale, scale, shape).astype(dtype)
+        else:
+            params[k] = np.full(shape, 1.0 if k == "bf" else 0.0, dtype)
+    return params
+
+
 def _resume_source(resume):
     """``(model, train_state)`` to start from: ``(None, None)`` for a fresh run."""
     import os
@@ -1300,6 +1416,20 @@ def _resume_source(resume):
             f"resume must be a CharModel, a path to a saved one, or None; got {type(resume).__name__}"
         )
     return resume, resume.train_state
+
+
+def _settle_cell(start, cell):
+    """The cell: given (checked), else the resumed model's, else ``"rnn"``."""
+    if cell is not None:
+        _check_cell(cell)
+    if start is None:
+        return cell or "rnn"
+    if cell is not None and cell != start.cell:
+        raise ValueError(
+            f"cell must be the resumed model's {start.cell!r} (or None); got {cell!r}: "
+            "the weights of one cell cannot continue in another"
+        )
+    return start.cell
 
 
 def _settle_settings(start, state, n_a, optimizer, dtype):
@@ -1317,7 +1447,7 @@ def _settle_settings(start, state, n_a, optimizer, dtype):
             f"optimizer must be the resumed run's {saved!r} (or None), whose moments were saved; got "
             f"{optimizer!r}. To switch, resume from the weights only: model.train_state = None"
         )
-    return start.n_a, (optimizer or saved or "adam"), np.dtype(dtype or start.params["Waa"].dtype)
+    return start.n_a, (optimizer or saved or "adam"), np.dtype(dtype or start._dtype)
 
 
 def _check_training_text(text, val_text, vocab, resuming, seq_len, batch_size):
@@ -1354,6 +1484,7 @@ def _check_training_text(text, val_text, vocab, resuming, seq_len, batch_size):
 def train_char_model(
     text,
     *,
+    cell=None,
     n_a=None,
     seq_len=50,
     batch_size=64,
@@ -1374,7 +1505,7 @@ def train_char_model(
     progress=False,
     callback=None,
 ):
-    """Train a character-level RNN language model on ``text``.
+    """Train a character-level language model on ``text``: a tanh RNN, a GRU or an LSTM.
 
     The text is cut into ``batch_size`` contiguous streams that are read side
     by side, ``seq_len`` characters at a time (truncated BPTT; see
@@ -1385,6 +1516,9 @@ def train_char_model(
 
     Args:
         text: the training corpus.
+        cell: ``"rnn"`` (default: the course's tanh RNN), ``"gru"`` or
+            ``"lstm"``, computed as ``rnn_utils`` teaches them (see
+            :class:`CharModel`); when resuming, the model's.
         n_a: hidden units (default 100; when resuming, the model's).
         seq_len: steps per chunk. batch_size: streams.
         lr: learning rate.
@@ -1461,7 +1595,10 @@ def train_char_model(
 
     if not isinstance(text, str) or not text:
         raise ValueError(f"text must be a non-empty str; got {text!r:.40}")
+    if cell is not None:
+        _check_cell(cell)
     start, state = _resume_source(resume)
+    cell = _settle_cell(start, cell)
     n_a, optimizer, dtype = _settle_settings(start, state, n_a, optimizer, dtype)
     for name, value in (("n_a", n_a), ("seq_len", seq_len), ("batch_size", batch_size)):
         _check_positive_int(name, value)
@@ -1501,25 +1638,29 @@ def train_char_model(
     data_key = f"{batch_size}x{seq_len}:" + hashlib.sha256(ids.tobytes()).hexdigest()[:16]
 
     n_x = vocab.size
-    flat = np.zeros(_flat_size(n_x, n_a), dtype)
+    flat = np.zeros(_flat_size(n_x, n_a, cell), dtype)
     gflat = np.zeros_like(flat)
-    P = _flat_views(flat, n_x, n_a)
+    P = _flat_views(flat, n_x, n_a, cell)
     opt = _Optimizer(optimizer, lr, flat)
-    h = np.zeros((batch_size, n_a), dtype)
+    h = np.zeros((batch_size, _state_size(cell, n_a)), dtype)
     if start is None:
         rng = np.random.default_rng(seed)
-        # weights uniform on [-1/sqrt(n_a), 1/sqrt(n_a)) as in PyTorch's nn.RNN; biases 0
-        _from_course_layout(
-            init_params(n_x, n_a, n_x, rng, scale=1 / np.sqrt(n_a), dtype=dtype, distribution="uniform"), P
-        )
+        if cell == "rnn":
+            # weights uniform on [-1/sqrt(n_a), 1/sqrt(n_a)) as in PyTorch's nn.RNN; biases 0
+            init = init_params(
+                n_x, n_a, n_x, rng, scale=1 / np.sqrt(n_a), dtype=dtype, distribution="uniform"
+            )
+        else:
+            init = _init_gated_params(cell, n_x, n_a, rng, dtype)
+        _from_course_layout(init, P, cell)
     else:
-        _from_course_layout(start.params, P)
+        _from_course_layout(start.params, P, cell)
         rng = np.random.default_rng(seed)
     reader = _StreamReader(ids, batch_size, seq_len, rng, h)
     if state is not None:
         opt.step = state["step"]
-        _from_course_layout(state["m1"], _flat_views(opt.moment1, n_x, n_a))
-        _from_course_layout(state["m2"], _flat_views(opt.moment2, n_x, n_a))
+        _from_course_layout(state["m1"], _flat_views(opt.moment1, n_x, n_a, cell), cell)
+        _from_course_layout(state["m2"], _flat_views(opt.moment2, n_x, n_a, cell), cell)
         rng.bit_generator.state = state["rng"]
         if state["data"] == data_key and state["offset"] is not None:
             reader.start_at(state["offset"], state["chunk"])
@@ -1540,7 +1681,7 @@ def train_char_model(
     }
 
     def snapshot(buffer, train_state=None):
-        model = CharModel(vocab, _to_course_layout(_flat_views(buffer, n_x, n_a)))
+        model = CharModel(vocab, _to_course_layout(_flat_views(buffer, n_x, n_a, cell), cell), cell)
         model.train_state = train_state
         return model
 
@@ -1549,8 +1690,8 @@ def train_char_model(
         return {
             "optimizer": opt.name,
             "step": opt.step,
-            "m1": _to_course_layout(_flat_views(opt.moment1, n_x, n_a)),
-            "m2": _to_course_layout(_flat_views(opt.moment2, n_x, n_a)),
+            "m1": _to_course_layout(_flat_views(opt.moment1, n_x, n_a, cell), cell),
+            "m2": _to_course_layout(_flat_views(opt.moment2, n_x, n_a, cell), cell),
             "a": h.T.copy(),
             "rng": rng.bit_generator.state,
             "offset": reader.offset,
@@ -1584,7 +1725,7 @@ def train_char_model(
     if keep_best:  # the model we start from is a candidate too (it matters when resuming)
         held_out.score(0, snapshot(flat), flat, 0.0, capture_state)
     pool = ThreadPoolExecutor(max_workers=parts, thread_name_prefix="train_char_model") if parts > 1 else None
-    split_step = _SplitStep(n_x, n_a, seq_len, batch_size, parts, dtype, pool)
+    split_step = _SplitStep(n_x, n_a, seq_len, batch_size, parts, dtype, pool, cell)
     try:
         # A diverging run overflows on its way to the loss check: that check,
         # not a numpy warning, is what tells the user.
@@ -1735,13 +1876,18 @@ def _train_command(args):
     print(
         f"training on {len(train_text):,} characters ({len(set(train_text))} distinct), "
         f"holding out {len(val_text or ''):,}"
-        + (f"; resuming from {args.resume} ({start.n_a} hidden units)" if start is not None else ""),
+        + (
+            f"; resuming from {args.resume} ({start.cell}, {start.n_a} hidden units)"
+            if start is not None
+            else ""
+        ),
         file=sys.stderr,
     )
     scored = val_text is not None
     try:
         model, history = train_char_model(
             train_text,
+            cell=args.cell,
             n_a=args.n_a,
             seq_len=args.seq_len,
             batch_size=args.batch_size,
@@ -1797,7 +1943,8 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(
         prog="python -m char_trainer",
-        description="Train a character-level RNN language model on a text file, or sample from one.",
+        description="Train a character-level language model (tanh RNN, GRU or LSTM) on a text file, "
+        "or sample from one.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a model on a UTF-8 text file")
@@ -1809,6 +1956,12 @@ def main(argv=None):
         help="wall time to train for at most (default 60 unless --steps)",
     )
     train.add_argument("--steps", type=int, default=None, help="number of updates to train for at most")
+    train.add_argument(
+        "--cell",
+        choices=CELLS,
+        default=None,
+        help="the recurrent cell: rnn (tanh RNN), gru or lstm (default rnn, or the resumed model's)",
+    )
     train.add_argument(
         "--n-a", type=int, default=None, help="hidden units (default 100, or the resumed model's)"
     )
