@@ -35,6 +35,9 @@ __all__ += ["rnn_cell_backward", "rnn_backward", "rnn_loss_and_grads"]  # notebo
 __all__ += ["grad_check", "clip_gradients"]
 __all__ += ["sgd_update", "init_adagrad_state", "adagrad_update"]  # notebook 5
 __all__ += ["init_adam_state", "adam_update", "sample"]
+__all__ += ["init_gru_params", "gru_cell_forward", "gru_forward", "gru_cell_backward"]  # notebook 6
+__all__ += ["gru_backward", "gru_loss_and_grads", "init_lstm_params", "lstm_cell_forward"]
+__all__ += ["lstm_forward", "lstm_cell_backward", "lstm_backward", "lstm_loss_and_grads"]
 
 #: Folder of the corpora bundled with the course.
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -576,6 +579,246 @@ def sample(params, n_chars, rng, temperature=1.0, a0=None, first_id=None, g1="ta
 
 
 # ---------------------------------------------------------------------------
+# notebook 6: gated cells — the GRU and the LSTM
+# ---------------------------------------------------------------------------
+#
+# Both cells read the concatenation [a_prev; xt] (previous state on top), so
+# every gate weight is (n_a, n_a + n_x) and every bias (n_a, 1); a gate
+# Γ = sigmoid(W [a_prev; xt] + b) is a number in (0, 1) per unit and example
+# that decides how much of something passes. The output layer is
+# yt_hat = softmax(Wy h + by) with h the hidden state (c for the GRU, a for the
+# LSTM). Caches are (list of step caches, x), as for rnn_forward.
+
+
+def _init_gated(gates, n_x, n_a, n_y, rng, scale, dtype):
+    """Weights ``W<g> (n_a, n_a + n_x)`` normal with standard deviation
+    ``scale``, zero biases ``b<g> (n_a, 1)``, for each gate letter in ``gates``,
+    then ``Wy (n_y, n_a)`` and ``by (n_y, 1)``."""
+    _check_init_args(n_x, n_a, n_y, rng, scale, dtype)
+    params = {}
+    for g in gates:
+        params["W" + g] = (scale * rng.standard_normal((n_a, n_a + n_x))).astype(dtype)
+        params["b" + g] = np.zeros((n_a, 1), dtype=dtype)
+    params["Wy"] = (scale * rng.standard_normal((n_y, n_a))).astype(dtype)
+    params["by"] = np.zeros((n_y, 1), dtype=dtype)
+    return params
+
+
+def init_gru_params(n_x, n_a, n_y, rng, scale=0.01, dtype=np.float64):
+    """Random GRU weights and zero biases, as :func:`init_params` makes them for
+    the RNN: ``Wu, Wr, Wc (n_a, n_a + n_x)``, ``bu, br, bc (n_a, 1)``,
+    ``Wy (n_y, n_a)``, ``by (n_y, 1)``, all ``dtype``."""
+    return _init_gated("urc", n_x, n_a, n_y, rng, scale, dtype)
+
+
+def init_lstm_params(n_x, n_a, n_y, rng, scale=0.01, dtype=np.float64, forget_bias=1.0):
+    """Random LSTM weights ``Wf, Wi, Wc, Wo (n_a, n_a + n_x)`` and
+    ``Wy (n_y, n_a)``; biases ``bi, bc, bo (n_a, 1)`` and ``by (n_y, 1)`` zero.
+    The forget bias ``bf`` starts at ``forget_bias`` (1 by default, so that
+    Γ_f = sigmoid(1) ≈ 0.73 and the cell keeps most of its memory from the
+    first step; with 0 it would halve the memory at every step)."""
+    _check_number("forget_bias", forget_bias, "a finite number", lambda v: True)
+    params = _init_gated("fico", n_x, n_a, n_y, rng, scale, dtype)
+    params["bf"] += forget_bias
+    return params
+
+
+def gru_cell_forward(xt, c_prev, params, *, check=True):
+    """One GRU step. ``xt (n_x, m)``, ``c_prev (n_a, m)``; ``params`` as
+    :func:`init_gru_params` makes them. Returns ``c_next (n_a, m)``,
+    ``yt_hat (n_y, m)`` and the cache for :func:`gru_cell_backward`.
+    ``check=False`` skips the input checks (:func:`gru_forward` checks once)."""
+    if check:
+        xt, (c_prev,), params = _check_gated_inputs("urc", params, "xt", xt, c_prev=c_prev)
+    p = params
+    concat = np.concatenate([c_prev, xt])
+    gr = sigmoid(p["Wr"] @ concat + p["br"])  # relevance: how much of c_prev the candidate sees
+    gu = sigmoid(p["Wu"] @ concat + p["bu"])  # update: how much of the candidate replaces c_prev
+    concat_r = np.concatenate([gr * c_prev, xt])
+    cc = np.tanh(p["Wc"] @ concat_r + p["bc"])
+    c_next = gu * cc + (1 - gu) * c_prev
+    yt_hat = softmax(p["Wy"] @ c_next + p["by"])
+    cache = {"c_prev": c_prev, "xt": xt, "gr": gr, "gu": gu, "cc": cc, "concat": concat}
+    cache.update(concat_r=concat_r, c_next=c_next, params=p)
+    return c_next, yt_hat, cache
+
+
+def gru_forward(x, c0, params):
+    """The GRU over whole sequences. ``x (n_x, m, T_x)``, ``c0 (n_a, m)``.
+    Returns ``c (n_a, m, T_x)`` (``c[:, :, t]`` = ``c^{<t+1>}``),
+    ``y_hat (n_y, m, T_x)`` and ``caches``, the pair (step caches, ``x``)."""
+    x, (c0,), p = _check_gated_inputs("urc", params, "x", x, c0=c0)
+    (_, m, T_x), n_a, n_y = x.shape, c0.shape[0], p["Wy"].shape[0]
+    dtype = np.result_type(x, c0, *p.values())
+    c, y_hat, caches = np.zeros((n_a, m, T_x), dtype), np.zeros((n_y, m, T_x), dtype), []
+    c_prev = c0
+    for t in range(T_x):
+        c_prev, y_hat[:, :, t], cache = gru_cell_forward(x[:, :, t], c_prev, p, check=False)
+        c[:, :, t] = c_prev
+        caches.append(cache)
+    return c, y_hat, (caches, x)
+
+
+def gru_cell_backward(dc_next, cache):
+    """Gradients of one GRU step, given ``dc_next (n_a, m)``, everything that
+    reaches ``c_next``. Returns ``dxt (n_x, m)``, ``dc_prev (n_a, m)``,
+    ``dWu, dWr, dWc (n_a, n_a + n_x)`` and ``dbu, dbr, dbc (n_a, 1)``."""
+    dc_next = _check_gated_cell_grad("gru", cache, dc_next=dc_next)[0]
+    p, c_prev, gr, gu, cc = cache["params"], cache["c_prev"], cache["gr"], cache["gu"], cache["cc"]
+    n_a = c_prev.shape[0]
+    # c_next = gu * cc + (1 - gu) * c_prev: three paths, one per term.
+    dzc = dc_next * gu * (1 - cc**2)
+    dzu = dc_next * (cc - c_prev) * gu * (1 - gu)
+    dc_prev = dc_next * (1 - gu)
+    d_concat_r = p["Wc"].T @ dzc  # gradient of [gr * c_prev; xt]
+    dzr = d_concat_r[:n_a] * c_prev * gr * (1 - gr)
+    dc_prev = dc_prev + d_concat_r[:n_a] * gr
+    d_concat = p["Wu"].T @ dzu + p["Wr"].T @ dzr  # gradient of [c_prev; xt] through the gates
+    grads = {"dxt": d_concat_r[n_a:] + d_concat[n_a:], "dc_prev": dc_prev + d_concat[:n_a]}
+    for g, dz, inp in (
+        ("u", dzu, cache["concat"]),
+        ("r", dzr, cache["concat"]),
+        ("c", dzc, cache["concat_r"]),
+    ):
+        grads["dW" + g], grads["db" + g] = dz @ inp.T, dz.sum(axis=1, keepdims=True)
+    return grads
+
+
+def gru_backward(dc, caches):
+    """Backpropagation through time for the GRU. ``dc (n_a, m, T_x)``: the
+    gradient reaching each ``c^{<t>}`` from outside (the output layer); the
+    recurrent path is added here. Returns ``dx (n_x, m, T_x)``,
+    ``dc0 (n_a, m)``, ``dWu, dWr, dWc (n_a, n_a + n_x)``, ``dbu, dbr, dbc (n_a, 1)``."""
+    (dc,), step_caches, x = _check_gated_grad("gru", caches, dc=dc)
+    grads, dx = None, np.zeros(x.shape, dtype=np.result_type(dc, x))
+    dc_prev = np.zeros(dc.shape[:2], dtype=dx.dtype)
+    for t in reversed(range(x.shape[2])):
+        step = gru_cell_backward(dc[:, :, t] + dc_prev, step_caches[t])
+        dx[:, :, t], dc_prev = step.pop("dxt"), step.pop("dc_prev")
+        grads = step if grads is None else {k: grads[k] + step[k] for k in grads}
+    return {**grads, "dx": dx, "dc0": dc_prev}
+
+
+def lstm_cell_forward(xt, a_prev, c_prev, params, *, check=True):
+    """One LSTM step. ``xt (n_x, m)``, ``a_prev, c_prev (n_a, m)``; ``params``
+    as :func:`init_lstm_params` makes them. Returns ``a_next``, ``c_next``
+    ``(n_a, m)``, ``yt_hat (n_y, m)`` and the cache for :func:`lstm_cell_backward`."""
+    if check:
+        xt, (a_prev, c_prev), params = _check_gated_inputs(
+            "fico", params, "xt", xt, a_prev=a_prev, c_prev=c_prev
+        )
+    p = params
+    concat = np.concatenate([a_prev, xt])
+    gf = sigmoid(p["Wf"] @ concat + p["bf"])  # forget: how much of c_prev to keep
+    gi = sigmoid(p["Wi"] @ concat + p["bi"])  # input: how much of the candidate to add
+    cc = np.tanh(p["Wc"] @ concat + p["bc"])
+    go = sigmoid(p["Wo"] @ concat + p["bo"])  # output: how much of the memory to show
+    c_next = gf * c_prev + gi * cc
+    a_next = go * np.tanh(c_next)
+    yt_hat = softmax(p["Wy"] @ a_next + p["by"])
+    cache = {"a_prev": a_prev, "c_prev": c_prev, "xt": xt, "gf": gf, "gi": gi, "cc": cc, "go": go}
+    cache.update(concat=concat, a_next=a_next, c_next=c_next, params=p)
+    return a_next, c_next, yt_hat, cache
+
+
+def lstm_forward(x, a0, params, *, c0=None):
+    """The LSTM over whole sequences. ``x (n_x, m, T_x)``, ``a0 (n_a, m)``;
+    the memory starts at ``c0 (n_a, m)``, zeros if None (pass the last ``c``
+    of the previous chunk to carry it on). Returns ``a (n_a, m, T_x)``,
+    ``y_hat (n_y, m, T_x)``, ``c (n_a, m, T_x)`` and ``caches``."""
+    x, (a0, c_start), p = _check_gated_inputs("fico", params, "x", x, a0=a0, c0=a0 if c0 is None else c0)
+    c0 = np.zeros_like(a0) if c0 is None else c_start
+    (_, m, T_x), n_a, n_y = x.shape, a0.shape[0], p["Wy"].shape[0]
+    dtype = np.result_type(x, a0, c0, *p.values())
+    a, c, y_hat = (
+        np.zeros((n_a, m, T_x), dtype),
+        np.zeros((n_a, m, T_x), dtype),
+        np.zeros((n_y, m, T_x), dtype),
+    )
+    a_prev, c_prev, caches = a0, c0, []
+    for t in range(T_x):
+        a_prev, c_prev, y_hat[:, :, t], cache = lstm_cell_forward(x[:, :, t], a_prev, c_prev, p, check=False)
+        a[:, :, t], c[:, :, t] = a_prev, c_prev
+        caches.append(cache)
+    return a, y_hat, c, (caches, x)
+
+
+def lstm_cell_backward(da_next, dc_next, cache):
+    """Gradients of one LSTM step, given everything that reaches ``a_next`` and
+    ``c_next`` (``da_next``, ``dc_next``, each ``(n_a, m)``). Returns ``dxt
+    (n_x, m)``, ``da_prev``, ``dc_prev (n_a, m)``, ``dWf, dWi, dWc, dWo
+    (n_a, n_a + n_x)`` and ``dbf, dbi, dbc, dbo (n_a, 1)``."""
+    da_next, dc_next = _check_gated_cell_grad("lstm", cache, da_next=da_next, dc_next=dc_next)
+    p, gf, gi, cc, go = cache["params"], cache["gf"], cache["gi"], cache["cc"], cache["go"]
+    n_a, tanh_c = gf.shape[0], np.tanh(cache["c_next"])
+    # a_next = go * tanh(c_next) sends gradient to go and, on top of dc_next, to c_next.
+    dc = dc_next + da_next * go * (1 - tanh_c**2)
+    dz = {
+        "f": dc * cache["c_prev"] * gf * (1 - gf),
+        "i": dc * cc * gi * (1 - gi),
+        "c": dc * gi * (1 - cc**2),
+        "o": da_next * tanh_c * go * (1 - go),
+    }
+    d_concat = sum(p["W" + g].T @ dz[g] for g in "fico")
+    grads = {"dxt": d_concat[n_a:], "da_prev": d_concat[:n_a], "dc_prev": dc * gf}
+    for g in "fico":
+        grads["dW" + g], grads["db" + g] = dz[g] @ cache["concat"].T, dz[g].sum(axis=1, keepdims=True)
+    return grads
+
+
+def lstm_backward(da, caches):
+    """Backpropagation through time for the LSTM. ``da (n_a, m, T_x)``: the
+    gradient reaching each ``a^{<t>}`` from outside (the output layer); the
+    recurrent paths through ``a`` and ``c`` are added here. Returns
+    ``dx (n_x, m, T_x)``, ``da0 (n_a, m)``, ``dWf, dWi, dWc, dWo (n_a, n_a + n_x)``
+    and ``dbf, dbi, dbc, dbo (n_a, 1)``. No gradient for ``c0``: it is zero or
+    carried from the previous chunk, which truncated BPTT does not reach."""
+    (da,), step_caches, x = _check_gated_grad("lstm", caches, da=da)
+    grads, dx = None, np.zeros(x.shape, dtype=np.result_type(da, x))
+    da_prev = dc_prev = np.zeros(da.shape[:2], dtype=dx.dtype)
+    for t in reversed(range(x.shape[2])):
+        step = lstm_cell_backward(da[:, :, t] + da_prev, dc_prev, step_caches[t])
+        dx[:, :, t], da_prev, dc_prev = step.pop("dxt"), step.pop("da_prev"), step.pop("dc_prev")
+        grads = step if grads is None else {k: grads[k] + step[k] for k in grads}
+    return {**grads, "dx": dx, "da0": da_prev}
+
+
+def _softmax_output_loss(h, y_hat, y, mask, p):
+    """Cost of ``softmax(Wy h + by)`` against ``y`` (as :func:`rnn_loss_and_grads`),
+    the gradient ``dh`` reaching ``h (n_a, m, T_x)``, and ``dWy``, ``dby``."""
+    _, y, mask = _check_loss_inputs(y_hat, y, mask)
+    J = cross_entropy_from_logits(np.einsum("ya,amt->ymt", p["Wy"], h) + p["by"][:, :, np.newaxis], y, mask)
+    dlogits = (y_hat * y.sum(axis=0) - y) * mask
+    dh = np.einsum("ya,ymt->amt", p["Wy"], dlogits)
+    return J, dh, {"dWy": np.einsum("ymt,amt->ya", dlogits, h), "dby": dlogits.sum(axis=(1, 2))[:, None]}
+
+
+def gru_loss_and_grads(x, y, c0, params, mask=None):
+    """Cost of a GRU on a batch and its gradients, as :func:`rnn_loss_and_grads`.
+    ``x (n_x, m, T_x)``, one-hot ``y (n_y, m, T_x)``, ``c0 (n_a, m)``; ``mask``
+    optional ``(m, T_x)``, 0 at padding. Returns ``J`` (a float), ``grads``
+    (``dWu, dbu, dWr, dbr, dWc, dbc, dWy, dby, dc0``) and ``c_last (n_a, m)``."""
+    c, y_hat, caches = gru_forward(x, c0, params)
+    J, dc, out_grads = _softmax_output_loss(c, y_hat, y, mask, caches[0][0]["params"])
+    grads = gru_backward(dc, caches)
+    del grads["dx"]
+    return J, {**grads, **out_grads}, c[:, :, -1]
+
+
+def lstm_loss_and_grads(x, y, a0, params, mask=None, *, c0=None):
+    """Cost of an LSTM on a batch and its gradients, as :func:`rnn_loss_and_grads`.
+    ``x``, ``y``, ``mask`` as in :func:`gru_loss_and_grads`; ``a0 (n_a, m)``,
+    ``c0`` as in :func:`lstm_forward`. Returns ``J``, ``grads`` (``dWf, dbf,
+    dWi, dbi, dWc, dbc, dWo, dbo, dWy, dby, da0``), ``a_last`` and ``c_last``
+    ``(n_a, m)``: the state ``(a, c)`` to carry into the next chunk."""
+    a, y_hat, c, caches = lstm_forward(x, a0, params, c0=c0)
+    J, da, out_grads = _softmax_output_loss(a, y_hat, y, mask, caches[0][0]["params"])
+    grads = lstm_backward(da, caches)
+    del grads["dx"]
+    return J, {**grads, **out_grads}, a[:, :, -1], c[:, :, -1]
+
+
+# ---------------------------------------------------------------------------
 # Input checks (shared by the public functions)
 # ---------------------------------------------------------------------------
 
@@ -882,3 +1125,78 @@ def _check_sample_inputs(params, n_chars, rng, temperature, a0, first_id, g1):
             raise ValueError(f"first_id must lie in [0, n_x) = [0, {n_x}); got {first_id}")
         x[first_id] = 1.0
     return p, a, x
+
+
+def _check_gated_params(gates, params):
+    """Check the gated cell's parameters (gate letters ``gates``, then ``Wy``,
+    ``by``) for presence, finiteness and agreeing shapes; return
+    ``(n_x, n_a, n_y)`` and the arrays as floats."""
+    keys = [w + g for g in gates for w in "Wb"] + ["Wy", "by"]
+    if not isinstance(params, dict):
+        raise ValueError(f"params must be a dict; got {type(params).__name__}")
+    missing = [k for k in keys if k not in params]
+    if missing:
+        raise ValueError(f"params must have keys {keys}; missing {missing}")
+    p = {k: _as_float_array(f"params['{k}']", params[k]) for k in keys}
+    W, Wy = "W" + gates[0], p["Wy"]
+    _check_shape(f"params['{W}']", p[W], (None, None), ("n_a", "n_a + n_x"))
+    _check_shape("params['Wy']", Wy, (None, None), ("n_y", "n_a"))
+    (n_a, n_ax), n_y = p[W].shape, Wy.shape[0]
+    if n_ax <= n_a:
+        raise ValueError(f"params['{W}'] must have shape (n_a, n_a + n_x) with n_x >= 1; got {p[W].shape}")
+    for g in gates:
+        _check_shape(f"params['W{g}']", p["W" + g], (n_a, n_ax), ("n_a", "n_a + n_x"))
+        _check_shape(f"params['b{g}']", p["b" + g], (n_a, 1), ("n_a", "1"))
+    _check_shape("params['Wy']", Wy, (n_y, n_a), ("n_y", "n_a"))
+    _check_shape("params['by']", p["by"], (n_y, 1), ("n_y", "1"))
+    return n_ax - n_a, n_a, n_y, p
+
+
+def _check_gated_inputs(gates, params, x_name, x, **states):
+    """Checks of the gated forward functions: ``x_name`` is ``"xt"`` (one step,
+    ``(n_x, m)``) or ``"x"`` (``(n_x, m, T_x)``); each state is ``(n_a, m)``.
+    Returns ``x``, the tuple of states and the params, as float arrays."""
+    n_x, n_a, _, p = _check_gated_params(gates, params)
+    x = _as_float_array(x_name, x)
+    if x_name == "xt":
+        _check_shape("xt", x, (n_x, None), ("n_x", "m"))
+    else:
+        _check_shape("x", x, (n_x, None, None), ("n_x", "m", "T_x"))
+        if x.shape[2] < 1:
+            raise ValueError("x must have at least one time step; got T_x = 0")
+    arrays = tuple(_as_float_array(name, s) for name, s in states.items())
+    for name, s in zip(states, arrays):
+        _check_shape(name, s, (n_a, x.shape[1]), ("n_a", "m"))
+    return x, arrays, p
+
+
+# A key that only the cache of each gated cell has.
+_GATED_CACHE_KEY = {"gru": "gr", "lstm": "gf"}
+
+
+def _check_gated_cell_grad(cell, cache, **grads):
+    """Checks of the gated cell backward functions; returns the gradients
+    (each ``(n_a, m)``) as float arrays."""
+    if not (isinstance(cache, dict) and _GATED_CACHE_KEY[cell] in cache):
+        raise ValueError(f"cache must be a cache returned by {cell}_cell_forward; got {type(cache).__name__}")
+    arrays = [_as_float_array(name, g) for name, g in grads.items()]
+    for name, g in zip(grads, arrays):
+        _check_shape(name, g, cache["c_prev"].shape, ("n_a", "m"))
+    return arrays
+
+
+def _check_gated_grad(cell, caches, **grads):
+    """Checks of :func:`gru_backward` / :func:`lstm_backward`; returns the
+    gradients (each ``(n_a, m, T_x)``) as floats, the step caches and ``x``."""
+    ok = isinstance(caches, tuple) and len(caches) == 2 and isinstance(caches[0], list) and caches[0]
+    if not (ok and all(isinstance(c, dict) and _GATED_CACHE_KEY[cell] in c for c in caches[0])):
+        raise ValueError(
+            f"caches must be the (list of step caches, x) pair returned by {cell}_forward; "
+            f"got {type(caches).__name__}"
+        )
+    step_caches, x = caches
+    n_a, (_, m, T_x) = step_caches[0]["c_prev"].shape[0], x.shape
+    arrays = tuple(_as_float_array(name, g) for name, g in grads.items())
+    for name, g in zip(grads, arrays):
+        _check_shape(name, g, (n_a, m, T_x), ("n_a", "m", "T_x"))
+    return arrays, step_caches, x
