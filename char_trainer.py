@@ -34,7 +34,9 @@ from rnn_utils import (
     adam_update,
     clip_gradients,
     cross_entropy_from_logits,
+    gru_forward,
     init_params,
+    lstm_forward,
     one_hot,
     rnn_forward,
     sample,
@@ -719,13 +721,9 @@ class CharModel:
         layer reads (a; for the GRU, c), ``y_hat (V, m, T)`` and the state
         after the last step."""
         if self.cell == "gru":
-            from rnn_utils import gru_forward
-
             c, y_hat, _ = gru_forward(x, state[0], self.params)
             return c, y_hat, (c[:, :, -1],)
         if self.cell == "lstm":
-            from rnn_utils import lstm_forward
-
             a, y_hat, c, _ = lstm_forward(x, state[0], self.params, c0=state[1])
             return a, y_hat, (a[:, :, -1], c[:, :, -1])
         a, y_hat, _ = rnn_forward(x, state[0], self.params)
