@@ -1,17 +1,19 @@
 """The course's fast character-model trainer, beside the teaching code.
 
 ``rnn_utils`` holds what the notebooks teach, written for reading. This module
-trains the same model (a tanh RNN with softmax outputs over characters) fast,
-and holds everything that serves that: flat parameter buffers, the fused
-minibatch step, the thread split, :class:`CharModel` (a trained model with its
-vocabulary), saving and loading, progress reports and the command line::
+trains the same models (a tanh RNN, a GRU or an LSTM, with softmax outputs
+over characters) fast, and holds everything that serves that: flat parameter
+buffers, the fused minibatch steps, the thread split, :class:`CharModel` (a
+trained model with its vocabulary), saving and loading, progress reports and
+the command line::
 
     python -m char_trainer train data/shakespeare.txt --seconds 300 --save model.npz
     python -m char_trainer sample model.npz --n 500 --temperature 0.8
 
-Its fused kernel computes the teaching functions' maths in another layout;
-``tests/test_char_model.py`` checks it against ``rnn_utils.rnn_loss_and_grads``
-in float64.
+Its fused kernels compute the teaching functions' maths in another layout;
+``tests/test_char_model.py`` checks the RNN's against ``rnn_utils.rnn_loss_and_grads``
+and ``tests/test_gated_trainer.py`` the GRU's and the LSTM's against
+``gru_loss_and_grads`` and ``lstm_loss_and_grads``, in float64.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from rnn_utils import (
 )
 
 __all__ = [
+    "CELLS",
     "fast_loss_and_grads",
     "CharModel",
     "load_char_model",
@@ -221,6 +224,38 @@ class _Workspace:
         self.rows = np.arange(T * m)
 
 
+def _softmax_head(WyT, by, dWyT, dby, Hs, Y, ws, dHs):
+    """Output layer and softmax cross-entropy of a chunk, shared by every
+    cell: returns the mean loss over the ``n = T m`` rows of ``Hs (n, n_a)``
+    and writes ``dWyT``, ``dby`` and ``dHs (n, n_a)``, the gradient reaching
+    each state. dlogits = (softmax - one_hot(target)) / n, in place."""
+    L = ws.logits
+    n = L.shape[0]
+    np.matmul(Hs, WyT, out=L)
+    L += by
+    L -= L.max(axis=1, keepdims=True)
+    targets = Y.reshape(-1)
+    target_logits = L[ws.rows, targets]
+    np.exp(L, out=L)
+    sums = L.sum(axis=1)
+    loss = float(np.mean(np.log(sums), dtype=np.float64) - np.mean(target_logits, dtype=np.float64))
+    L /= sums[:, np.newaxis]
+    L[ws.rows, targets] -= 1
+    L *= 1.0 / n
+    np.matmul(Hs.T, L, out=dWyT)
+    L.sum(axis=0, out=dby)
+    np.matmul(L, WyT.T, out=dHs)
+    return loss
+
+
+def _input_grads(ws, X, dZ2d, dWxT):
+    """dWxT = one_hot(X)^T @ dZ: the gradient of the gathered rows."""
+    oh = ws.one_hot
+    oh[...] = 0
+    oh[ws.rows, X.reshape(-1)] = 1
+    np.matmul(oh.T, dZ2d, out=dWxT)
+
+
 def _fast_step(P, G, X, Y, h0, ws):
     """Forward and backward over one chunk, in the fast layout.
 
@@ -235,7 +270,7 @@ def _fast_step(P, G, X, Y, h0, ws):
         (mean loss in nats per character, hidden state after the last step).
     """
     T, m = X.shape
-    H, XW, dH, L = ws.H, ws.XW, ws.dH, ws.logits
+    H, XW, dH = ws.H, ws.XW, ws.dH
     n_a = H.shape[2]
     H[0] = h0
     # Forward. Input lookups for all steps at once; only the recurrence loops.
@@ -248,22 +283,8 @@ def _fast_step(P, G, X, Y, h0, ws):
         h += XW[t]
         np.tanh(h, out=h)
     Hs = H[1:].reshape(T * m, n_a)
-    np.matmul(Hs, P["WyaT"], out=L)
-    L += P["by"]
-    L -= L.max(axis=1, keepdims=True)
-    targets = Y.reshape(-1)
-    target_logits = L[ws.rows, targets]
-    np.exp(L, out=L)
-    sums = L.sum(axis=1)
-    loss = float(np.mean(np.log(sums), dtype=np.float64) - np.mean(target_logits, dtype=np.float64))
-    # Backward. dlogits = (softmax - one_hot(target)) / (T m), in place.
-    L /= sums[:, np.newaxis]
-    L[ws.rows, targets] -= 1
-    L *= 1.0 / (T * m)
-    np.matmul(Hs.T, L, out=G["WyaT"])
-    L.sum(axis=0, out=G["by"])
     dHs = dH.reshape(T * m, n_a)
-    np.matmul(L, P["WyaT"].T, out=dHs)
+    loss = _softmax_head(P["WyaT"], P["by"], G["WyaT"], G["by"], Hs, Y, ws, dHs)
     # tanh'(z) = 1 - a^2 for all steps at once, folded into dH as we go.
     D = XW  # the input lookups are no longer needed: reuse the buffer
     np.multiply(H[1:], H[1:], out=D)
@@ -278,10 +299,7 @@ def _fast_step(P, G, X, Y, h0, ws):
         np.matmul(dz, WaaT_T, out=dh)
     np.matmul(H[:-1].reshape(T * m, n_a).T, dHs, out=G["WaaT"])
     dHs.sum(axis=0, out=G["ba"])
-    oh = ws.one_hot
-    oh[...] = 0
-    oh[ws.rows, X.reshape(-1)] = 1
-    np.matmul(oh.T, dHs, out=G["WaxT"])
+    _input_grads(ws, X, dHs, G["WaxT"])
     return loss, H[T].copy()
 
 
@@ -378,36 +396,6 @@ def fast_loss_and_grads(params, x_ids, y_ids, a0, *, cell="rnn", c0=None):
 # the recurrent weights (once per step call), so that one tanh covers all of
 # an LSTM step's gates. Derivative factors that do not depend on the carried
 # gradient are computed for all steps at once before the backward loop.
-
-
-def _softmax_head(WyT, by, dWyT, dby, Hs, Y, ws, dHs):
-    """Output layer and softmax cross-entropy of a chunk: returns the mean
-    loss; writes dWyT, dby and dHs (the loss's gradient at each state)."""
-    L = ws.logits
-    n = L.shape[0]
-    np.matmul(Hs, WyT, out=L)
-    L += by
-    L -= L.max(axis=1, keepdims=True)
-    targets = Y.reshape(-1)
-    target_logits = L[ws.rows, targets]
-    np.exp(L, out=L)
-    sums = L.sum(axis=1)
-    loss = float(np.mean(np.log(sums), dtype=np.float64) - np.mean(target_logits, dtype=np.float64))
-    L /= sums[:, np.newaxis]
-    L[ws.rows, targets] -= 1
-    L *= 1.0 / n
-    np.matmul(Hs.T, L, out=dWyT)
-    L.sum(axis=0, out=dby)
-    np.matmul(L, WyT.T, out=dHs)
-    return loss
-
-
-def _input_grads(ws, X, dZ2d, dWxT):
-    """dWxT = one_hot(X)^T @ dZ: the gradient of the gathered rows."""
-    oh = ws.one_hot
-    oh[...] = 0
-    oh[ws.rows, X.reshape(-1)] = 1
-    np.matmul(oh.T, dZ2d, out=dWxT)
 
 
 def _gru_shapes(n_x, n_a):
