@@ -194,7 +194,10 @@ def _check_cell_params(cell, params):
         raise ValueError(f"params must be a dict; got {type(params).__name__}")
     missing = [k for k in labels if k not in params]
     if missing:
-        raise ValueError(f"params of a {cell.upper()} must have keys {list(labels)}; missing {missing}")
+        article = "an" if cell == "lstm" else "a"
+        raise ValueError(
+            f"params of {article} {cell.upper()} must have keys {list(labels)}; missing {missing}"
+        )
     p = {k: _as_float_array(f"params['{k}']", params[k]) for k in labels}
     _check_shape("params['Wy']", p["Wy"], (None, None), labels["Wy"])
     n_y, n_a = p["Wy"].shape
@@ -392,10 +395,11 @@ def fast_loss_and_grads(params, x_ids, y_ids, a0, *, cell="rnn", c0=None):
 #   (r * c<t-1>) @ WhT_c, which needs r first: two products per step, each way.
 #
 # sigma(z) = 0.5 tanh(z / 2) + 0.5 costs one transcendental; the halving is
-# folded into the gathered inputs (once per chunk) and into a halved copy of
-# the recurrent weights (once per step call), so that one tanh covers all of
-# an LSTM step's gates. Derivative factors that do not depend on the carried
-# gradient are computed for all steps at once before the backward loop.
+# folded into the gathered input rows and into a halved copy of the recurrent
+# weights (once per chunk), so that one tanh covers all of an LSTM step's
+# gates. The backward pass's factors that do not depend on the carried
+# gradient (sigma', 1 - tanh^2 and the like) are computed in the forward loop,
+# while each step's values are still in cache.
 
 
 def _gru_shapes(n_x, n_a):
@@ -422,7 +426,8 @@ class _GRUWorkspace:
         self.dC = np.zeros((T, m, n_a), dtype)
         self.dZur = np.zeros((T, m, 2 * n_a), dtype)
         self.dZc = np.zeros((T, m, n_a), dtype)
-        self.work = np.zeros((T, m, n_a), dtype)
+        self.table_ur = np.zeros((n_x, 2 * n_a), dtype)
+        self.table_c = np.zeros((n_x, n_a), dtype)
         self.Wh_half = np.zeros((n_a, 2 * n_a), dtype)
         self.t2 = np.zeros((m, 2 * n_a), dtype)
         self.t1 = np.zeros((m, n_a), dtype)
@@ -441,13 +446,16 @@ def _gru_step(P, G, X, Y, h0, ws):
     C, UR, CC, RC = ws.C, ws.UR, ws.CC, ws.RC
     t2, t1 = ws.t2, ws.t1
     C[0] = h0
-    np.take(P["WxT_ur"], X, axis=0, out=UR)
-    UR += P["b_ur"]
-    UR *= 0.5  # sigma(z) = 0.5 tanh(z / 2) + 0.5
-    np.take(P["WxT_c"], X, axis=0, out=CC)
-    CC += P["b_c"]
+    # The input rows with their bias added (and halved for the gates): one
+    # gather per chunk.
+    np.add(P["WxT_ur"], P["b_ur"], out=ws.table_ur)
+    ws.table_ur *= 0.5  # sigma(z) = 0.5 tanh(z / 2) + 0.5
+    np.take(ws.table_ur, X, axis=0, out=UR)
+    np.add(P["WxT_c"], P["b_c"], out=ws.table_c)
+    np.take(ws.table_c, X, axis=0, out=CC)
     Wh_half, WhT_c = ws.Wh_half, P["WhT_c"]
     np.multiply(P["WhT_ur"], 0.5, out=Wh_half)
+    dZur, dZc = ws.dZur, ws.dZc
     for t in range(T):
         c_prev, g, cc, c = C[t], UR[t], CC[t], C[t + 1]
         np.matmul(c_prev, Wh_half, out=t2)
@@ -455,32 +463,33 @@ def _gru_step(P, G, X, Y, h0, ws):
         np.tanh(g, out=g)
         g *= 0.5
         g += 0.5
-        np.multiply(g[:, n_a:], c_prev, out=RC[t])
+        u, r = g[:, :n_a], g[:, n_a:]
+        np.multiply(r, c_prev, out=RC[t])
         np.matmul(RC[t], WhT_c, out=t1)
         cc += t1
         np.tanh(cc, out=cc)
-        np.subtract(cc, c_prev, out=c)  # c = c_prev + u (c~ - c_prev)
-        c *= g[:, :n_a]
+        np.subtract(cc, c_prev, out=t1)  # c = c_prev + u (c~ - c_prev)
+        np.multiply(t1, u, out=c)
         c += c_prev
+        # The backward pass's factors that do not depend on the carried
+        # gradient, while this step's values are in cache.
+        dzu, dzr, dzc = dZur[t, :, :n_a], dZur[t, :, n_a:], dZc[t]
+        np.subtract(1, u, out=dzr)  # scratch: 1 - u
+        np.multiply(u, dzr, out=dzu)
+        dzu *= t1  # (c~ - c_prev) u (1 - u)
+        np.multiply(cc, cc, out=t1)
+        np.subtract(1, t1, out=t1)
+        np.multiply(u, t1, out=dzc)  # u (1 - c~^2)
+        np.copyto(u, dzr)  # u's place now holds 1 - u
+        np.subtract(1, r, out=t1)
+        t1 *= r
+        np.multiply(c_prev, t1, out=dzr)  # c_prev r (1 - r)
     Cs = C[1:].reshape(T * m, n_a)
     dCs = ws.dC.reshape(T * m, n_a)
     loss = _softmax_head(P["WyT"], P["by"], G["WyT"], G["by"], Cs, Y, ws, dCs)
-    # Factors of the backward pass that do not depend on the carried gradient.
-    U, R, C_prev, work = UR[:, :, :n_a], UR[:, :, n_a:], C[:-1], ws.work
-    dZur, dZc = ws.dZur, ws.dZc
+    OMU, R, C_prev = UR[:, :, :n_a], UR[:, :, n_a:], C[:-1]
     dZu, dZr = dZur[:, :, :n_a], dZur[:, :, n_a:]
-    np.subtract(1, U, out=dZr)  # scratch: 1 - u
-    np.multiply(U, dZr, out=dZu)
-    np.subtract(CC, C_prev, out=work)
-    dZu *= work  # (c~ - c_prev) u (1 - u)
-    np.multiply(CC, CC, out=work)
-    np.subtract(1, work, out=work)
-    np.multiply(U, work, out=dZc)  # u (1 - c~^2)
-    U[...] = dZr  # U now holds 1 - u
-    np.subtract(1, R, out=work)
-    work *= R
-    np.multiply(C_prev, work, out=dZr)  # c_prev r (1 - r)
-    OMU, dC, dc, dRC = U, ws.dC, ws.dc, ws.dRC
+    dC, dc, dRC = ws.dC, ws.dc, ws.dRC
     dc[...] = 0
     WhT_ur_T, WhT_c_T = P["WhT_ur"].T, WhT_c.T
     for t in range(T - 1, -1, -1):
@@ -528,6 +537,7 @@ class _LSTMWorkspace:
         self.scale = np.ones(4 * n_a, dtype)
         self.scale[: 3 * n_a] = 0.5  # sigma(z) = 0.5 tanh(z / 2) + 0.5
         self.Wh_s = np.zeros((n_a, 4 * n_a), dtype)
+        self.table = np.zeros((n_x, 4 * n_a), dtype)
         self.t4 = np.zeros((m, 4 * n_a), dtype)
         self.t1 = np.zeros((m, n_a), dtype)
         self.da = np.zeros((m, n_a), dtype)
@@ -545,44 +555,48 @@ def _lstm_step(P, G, X, Y, h0, ws):
     A, C, Z, TC, t4, t1 = ws.A, ws.C, ws.Z, ws.TC, ws.t4, ws.t1
     A[0] = h0[:, :n_a]
     C[0] = h0[:, n_a:]
-    np.take(P["WxT"], X, axis=0, out=Z)
-    Z += P["b"]
-    Z *= ws.scale
+    # The input rows with their bias added (and halved for the sigmoid
+    # gates): one gather per chunk.
+    np.add(P["WxT"], P["b"], out=ws.table)
+    ws.table *= ws.scale
+    np.take(ws.table, X, axis=0, out=Z)
     Wh_s = ws.Wh_s
     np.multiply(P["WhT"], ws.scale, out=Wh_s)
     s3 = 3 * n_a
+    dZ, K = ws.dZ, ws.K
     for t in range(T):
-        z, c = Z[t], C[t + 1]
+        z, c, tc, dz, k = Z[t], C[t + 1], TC[t], dZ[t], K[t]
         np.matmul(A[t], Wh_s, out=t4)
         z += t4
         np.tanh(z, out=z)
         sig = z[:, :s3]
         sig *= 0.5
         sig += 0.5
+        i, o, cc = z[:, n_a : 2 * n_a], z[:, 2 * n_a : s3], z[:, s3:]
         np.multiply(z[:, :n_a], C[t], out=c)
-        np.multiply(z[:, n_a : 2 * n_a], z[:, s3:], out=t1)
+        np.multiply(i, cc, out=t1)
         c += t1
-        np.tanh(c, out=TC[t])
-        np.multiply(z[:, 2 * n_a : s3], TC[t], out=A[t + 1])
+        np.tanh(c, out=tc)
+        np.multiply(o, tc, out=A[t + 1])
+        # The backward pass's factors that do not depend on the carried
+        # gradients, while this step's values are in cache.
+        dsig = dz[:, :s3]
+        np.subtract(1, sig, out=dsig)
+        dsig *= sig  # sigma' = sigma (1 - sigma) for f, i, o
+        dz[:, :n_a] *= C[t]
+        dz[:, n_a : 2 * n_a] *= cc
+        dz[:, 2 * n_a : s3] *= tc
+        dcc = dz[:, s3:]
+        np.multiply(cc, cc, out=dcc)
+        np.subtract(1, dcc, out=dcc)
+        dcc *= i  # i (1 - c~^2)
+        np.multiply(tc, tc, out=k)
+        np.subtract(1, k, out=k)
+        k *= o  # dc/da through a = o tanh(c): o (1 - tanh(c)^2)
     As = A[1:].reshape(T * m, n_a)
     dA = ws.dA
     loss = _softmax_head(P["WyT"], P["by"], G["WyT"], G["by"], As, Y, ws, dA.reshape(T * m, n_a))
-    # Factors of the backward pass that do not depend on the carried gradients.
-    Gf, Gi, Go, CC = Z[:, :, :n_a], Z[:, :, n_a : 2 * n_a], Z[:, :, 2 * n_a : s3], Z[:, :, s3:]
-    dZ, K = ws.dZ, ws.K
-    dF, dI, dO, dCC = dZ[:, :, :n_a], dZ[:, :, n_a : 2 * n_a], dZ[:, :, 2 * n_a : s3], dZ[:, :, s3:]
-    sg = dZ[:, :, :s3]
-    np.subtract(1, Z[:, :, :s3], out=sg)
-    sg *= Z[:, :, :s3]  # sigma' = sigma (1 - sigma) for f, i, o
-    dF *= C[:-1]
-    dI *= CC
-    dO *= TC
-    np.multiply(CC, CC, out=dCC)
-    np.subtract(1, dCC, out=dCC)
-    dCC *= Gi  # i (1 - c~^2)
-    np.multiply(TC, TC, out=K)
-    np.subtract(1, K, out=K)
-    K *= Go  # dc/da through a = o tanh(c): o (1 - tanh(c)^2)
+    Gf = Z[:, :, :n_a]
     da, dc = ws.da, ws.dc
     da[...] = 0
     dc[...] = 0
@@ -1565,7 +1579,7 @@ def train_char_model(
             only: scoring time is left out), ``interrupted``,
             ``stopped_early`` (patience ran out), ``model_step`` (the step the
             returned model is from), ``resumed_from_step`` (updates done
-            before this call), ``threads`` and ``blas_threads`` (as used)
+            before this call), ``cell``, ``threads`` and ``blas_threads`` (as used)
             and, if ``val_text`` was scored,
             ``best_step`` and ``best_val_loss``. Steps count from the start
             of this call.
@@ -1662,6 +1676,7 @@ def train_char_model(
         "interrupted": False,
         "stopped_early": False,
         "resumed_from_step": opt.step,
+        "cell": cell,
         "threads": parts,
         "blas_threads": blas_threads,
     }

@@ -211,7 +211,9 @@ def test_sampling_is_reproducible_and_checks_its_arguments(cell):
 def test_every_cell_learns_a_tiny_corpus(cell):
     model, history = ct.train_char_model(TINY, cell=cell, n_a=32, seq_len=16, batch_size=8, lr=1e-2, steps=60)
     losses = history["train_loss"]
-    assert model.cell == cell and losses[0] == pytest.approx(math.log(model.vocab.size), abs=0.1)
+    assert model.cell == history["cell"] == cell and losses[0] == pytest.approx(
+        math.log(model.vocab.size), abs=0.1
+    )
     assert np.mean(losses[-10:]) < 0.6 * losses[0]
     assert model.loss(TINY[:200]) < 0.6 * math.log(model.vocab.size)
 
@@ -282,7 +284,7 @@ def test_a_bad_cell_is_refused_by_name(tmp_path):
     params = ru.init_gru_params(vocab.size, 4, vocab.size, np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"cell must be one of .*; got 'rnm'"):
         ct.CharModel(vocab, params, "rnm")
-    with pytest.raises(ValueError, match=r"params of a LSTM must have keys .*missing \['Wf'"):
+    with pytest.raises(ValueError, match=r"params of an LSTM must have keys .*missing \['Wf'"):
         ct.CharModel(vocab, params, "lstm")
     with pytest.raises(ValueError, match=r"cell must be one of .*; got 'gru2'"):
         ct.fast_loss_and_grads(
