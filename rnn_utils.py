@@ -1,8 +1,9 @@
-"""A recurrent neural network in numpy: the code that notebooks 1 to 5 teach.
+"""A recurrent neural network in numpy: the code that notebooks 1 to 6 teach.
 
 Read it top to bottom. Each section is headed by the notebook that builds it,
 in course order: notation (vocabulary, one-hot, padding), the forward pass,
-the loss, backpropagation through time, then training and sampling. The input
+the loss, backpropagation through time, training and sampling, then the
+gated cells (GRU and LSTM), each with its own parameter dict. The input
 checks come last: every public function checks its inputs and raises
 ``ValueError`` naming the argument, what was expected and what it got.
 
@@ -582,7 +583,8 @@ def sample(params, n_chars, rng, temperature=1.0, a0=None, first_id=None, g1="ta
 # notebook 6: gated cells — the GRU and the LSTM
 # ---------------------------------------------------------------------------
 #
-# Both cells read the concatenation [a_prev; xt] (previous state on top), so
+# Both cells read the concatenation [a_prev; xt] (the previous state on top:
+# c_prev for the GRU, whose state is c as in the notes), so
 # every gate weight is (n_a, n_a + n_x) and every bias (n_a, 1); a gate
 # Γ = sigmoid(W [a_prev; xt] + b) is a number in (0, 1) per unit and example
 # that decides how much of something passes. The output layer is
@@ -663,7 +665,7 @@ def gru_cell_backward(dc_next, cache):
     """Gradients of one GRU step, given ``dc_next (n_a, m)``, everything that
     reaches ``c_next``. Returns ``dxt (n_x, m)``, ``dc_prev (n_a, m)``,
     ``dWu, dWr, dWc (n_a, n_a + n_x)`` and ``dbu, dbr, dbc (n_a, 1)``."""
-    dc_next = _check_gated_cell_grad("gru", cache, dc_next=dc_next)[0]
+    (dc_next,) = _check_gated_grads("gru", cache, dc_next=dc_next)
     p, c_prev, gr, gu, cc = cache["params"], cache["c_prev"], cache["gr"], cache["gu"], cache["cc"]
     n_a = c_prev.shape[0]
     # c_next = gu * cc + (1 - gu) * c_prev: three paths, one per term.
@@ -675,11 +677,8 @@ def gru_cell_backward(dc_next, cache):
     dc_prev = dc_prev + d_concat_r[:n_a] * gr
     d_concat = p["Wu"].T @ dzu + p["Wr"].T @ dzr  # gradient of [c_prev; xt] through the gates
     grads = {"dxt": d_concat_r[n_a:] + d_concat[n_a:], "dc_prev": dc_prev + d_concat[:n_a]}
-    for g, dz, inp in (
-        ("u", dzu, cache["concat"]),
-        ("r", dzr, cache["concat"]),
-        ("c", dzc, cache["concat_r"]),
-    ):
+    for g, dz in (("u", dzu), ("r", dzr), ("c", dzc)):
+        inp = cache["concat_r" if g == "c" else "concat"]
         grads["dW" + g], grads["db" + g] = dz @ inp.T, dz.sum(axis=1, keepdims=True)
     return grads
 
@@ -689,7 +688,7 @@ def gru_backward(dc, caches):
     gradient reaching each ``c^{<t>}`` from outside (the output layer); the
     recurrent path is added here. Returns ``dx (n_x, m, T_x)``,
     ``dc0 (n_a, m)``, ``dWu, dWr, dWc (n_a, n_a + n_x)``, ``dbu, dbr, dbc (n_a, 1)``."""
-    (dc,), step_caches, x = _check_gated_grad("gru", caches, dc=dc)
+    (dc,), (step_caches, x) = _check_gated_grads("gru", caches, dc=dc), caches
     grads, dx = None, np.zeros(x.shape, dtype=np.result_type(dc, x))
     dc_prev = np.zeros(dc.shape[:2], dtype=dx.dtype)
     for t in reversed(range(x.shape[2])):
@@ -748,7 +747,7 @@ def lstm_cell_backward(da_next, dc_next, cache):
     ``c_next`` (``da_next``, ``dc_next``, each ``(n_a, m)``). Returns ``dxt
     (n_x, m)``, ``da_prev``, ``dc_prev (n_a, m)``, ``dWf, dWi, dWc, dWo
     (n_a, n_a + n_x)`` and ``dbf, dbi, dbc, dbo (n_a, 1)``."""
-    da_next, dc_next = _check_gated_cell_grad("lstm", cache, da_next=da_next, dc_next=dc_next)
+    da_next, dc_next = _check_gated_grads("lstm", cache, da_next=da_next, dc_next=dc_next)
     p, gf, gi, cc, go = cache["params"], cache["gf"], cache["gi"], cache["cc"], cache["go"]
     n_a, tanh_c = gf.shape[0], np.tanh(cache["c_next"])
     # a_next = go * tanh(c_next) sends gradient to go and, on top of dc_next, to c_next.
@@ -773,7 +772,7 @@ def lstm_backward(da, caches):
     ``dx (n_x, m, T_x)``, ``da0 (n_a, m)``, ``dWf, dWi, dWc, dWo (n_a, n_a + n_x)``
     and ``dbf, dbi, dbc, dbo (n_a, 1)``. No gradient for ``c0``: it is zero or
     carried from the previous chunk, which truncated BPTT does not reach."""
-    (da,), step_caches, x = _check_gated_grad("lstm", caches, da=da)
+    (da,), (step_caches, x) = _check_gated_grads("lstm", caches, da=da), caches
     grads, dx = None, np.zeros(x.shape, dtype=np.result_type(da, x))
     da_prev = dc_prev = np.zeros(da.shape[:2], dtype=dx.dtype)
     for t in reversed(range(x.shape[2])):
@@ -1174,29 +1173,21 @@ def _check_gated_inputs(gates, params, x_name, x, **states):
 _GATED_CACHE_KEY = {"gru": "gr", "lstm": "gf"}
 
 
-def _check_gated_cell_grad(cell, cache, **grads):
-    """Checks of the gated cell backward functions; returns the gradients
-    (each ``(n_a, m)``) as float arrays."""
-    if not (isinstance(cache, dict) and _GATED_CACHE_KEY[cell] in cache):
-        raise ValueError(f"cache must be a cache returned by {cell}_cell_forward; got {type(cache).__name__}")
+def _check_gated_grads(cell, caches, **grads):
+    """Checks of the gated backward functions: ``caches`` is one step's cache
+    (gradients ``(n_a, m)``) or what the forward pass returned (gradients
+    ``(n_a, m, T_x)``). Returns the gradients as float arrays."""
+    one = isinstance(caches, dict)
+    pair = isinstance(caches, tuple) and len(caches) == 2 and isinstance(caches[0], list)
+    steps = [caches] if one else caches[0] if pair else []
+    if not (steps and all(isinstance(c, dict) and _GATED_CACHE_KEY[cell] in c for c in steps)):
+        name, made_by = ("cache", f"{cell}_cell_forward") if one else ("caches", f"{cell}_forward")
+        raise ValueError(f"{name} must be what {made_by} returned; got {type(caches).__name__}")
+    if one:
+        shape, labels = caches["c_prev"].shape, ("n_a", "m")
+    else:
+        shape, labels = caches[0][0]["c_prev"].shape + caches[1].shape[2:], ("n_a", "m", "T_x")
     arrays = [_as_float_array(name, g) for name, g in grads.items()]
     for name, g in zip(grads, arrays):
-        _check_shape(name, g, cache["c_prev"].shape, ("n_a", "m"))
+        _check_shape(name, g, shape, labels)
     return arrays
-
-
-def _check_gated_grad(cell, caches, **grads):
-    """Checks of :func:`gru_backward` / :func:`lstm_backward`; returns the
-    gradients (each ``(n_a, m, T_x)``) as floats, the step caches and ``x``."""
-    ok = isinstance(caches, tuple) and len(caches) == 2 and isinstance(caches[0], list) and caches[0]
-    if not (ok and all(isinstance(c, dict) and _GATED_CACHE_KEY[cell] in c for c in caches[0])):
-        raise ValueError(
-            f"caches must be the (list of step caches, x) pair returned by {cell}_forward; "
-            f"got {type(caches).__name__}"
-        )
-    step_caches, x = caches
-    n_a, (_, m, T_x) = step_caches[0]["c_prev"].shape[0], x.shape
-    arrays = tuple(_as_float_array(name, g) for name, g in grads.items())
-    for name, g in zip(grads, arrays):
-        _check_shape(name, g, (n_a, m, T_x), ("n_a", "m", "T_x"))
-    return arrays, step_caches, x

@@ -264,14 +264,14 @@ def test_backward_input_checks():
     _, _, _, caches = ru.lstm_forward(x, a0, p)
     with pytest.raises(ValueError, match=r"da must have shape \(n_a, m, T_x\) = \(4, 2, 5\); got \(4, 2\)"):
         ru.lstm_backward(np.zeros((4, 2)), caches)
-    with pytest.raises(ValueError, match="caches must be the .* returned by lstm_forward"):
+    with pytest.raises(ValueError, match="caches must be what lstm_forward returned; got tuple"):
         ru.lstm_backward(
             np.zeros((4, 2, 5)),
             ru.gru_forward(x, a0, ru.init_gru_params(3, 4, 3, np.random.default_rng(0)))[2],
         )
     with pytest.raises(ValueError, match=r"dc_next must have shape \(n_a, m\) = \(4, 2\); got \(4, 3\)"):
         ru.lstm_cell_backward(np.zeros((4, 2)), np.zeros((4, 3)), caches[0][0])
-    with pytest.raises(ValueError, match="cache must be a cache returned by gru_cell_forward"):
+    with pytest.raises(ValueError, match="cache must be what gru_cell_forward returned; got dict"):
         ru.gru_cell_backward(np.zeros((4, 2)), caches[0][0])
     with pytest.raises(ValueError, match="dc must contain only finite numbers"):
         ru.gru_backward(
