@@ -277,7 +277,9 @@ def _fast_step(P, G, X, Y, h0, ws):
     n_a = H.shape[2]
     H[0] = h0
     # Forward. Input lookups for all steps at once; only the recurrence loops.
-    np.take(P["WaxT"], X, axis=0, out=XW)
+    # mode="clip": the ids are checked where they come in, and under the default
+    # mode="raise" numpy fills `out` through a temporary copy (many times slower).
+    np.take(P["WaxT"], X, axis=0, out=XW, mode="clip")
     XW += P["ba"]
     WaaT = P["WaaT"]
     for t in range(T):
@@ -450,9 +452,9 @@ def _gru_step(P, G, X, Y, h0, ws):
     # gather per chunk.
     np.add(P["WxT_ur"], P["b_ur"], out=ws.table_ur)
     ws.table_ur *= 0.5  # sigma(z) = 0.5 tanh(z / 2) + 0.5
-    np.take(ws.table_ur, X, axis=0, out=UR)
+    np.take(ws.table_ur, X, axis=0, out=UR, mode="clip")
     np.add(P["WxT_c"], P["b_c"], out=ws.table_c)
-    np.take(ws.table_c, X, axis=0, out=CC)
+    np.take(ws.table_c, X, axis=0, out=CC, mode="clip")
     Wh_half, WhT_c = ws.Wh_half, P["WhT_c"]
     np.multiply(P["WhT_ur"], 0.5, out=Wh_half)
     dZur, dZc = ws.dZur, ws.dZc
@@ -559,7 +561,7 @@ def _lstm_step(P, G, X, Y, h0, ws):
     # gates): one gather per chunk.
     np.add(P["WxT"], P["b"], out=ws.table)
     ws.table *= ws.scale
-    np.take(ws.table, X, axis=0, out=Z)
+    np.take(ws.table, X, axis=0, out=Z, mode="clip")
     Wh_s = ws.Wh_s
     np.multiply(P["WhT"], ws.scale, out=Wh_s)
     s3 = 3 * n_a
