@@ -1,8 +1,9 @@
 """Benchmark the course's character-model trainer against two references.
 
-    python scripts/benchmark.py                  # 60 s per run, 3 seeds: about 17 minutes
+    python scripts/benchmark.py                  # 60 s per run, 3 seeds: about 35 minutes
     python scripts/benchmark.py --seconds 20 --seeds 1   # a quicker look
     python scripts/benchmark.py --only ours-100 textbook
+    python scripts/benchmark.py --only ours-gru,torch-gru,ours-lstm,torch-lstm   # the gated cells
 
 Each trainer learns data/shakespeare.txt minus its last 10% for a fixed wall
 time, once per seed, each run in a fresh process of its own (so that its peak
