@@ -1,17 +1,19 @@
 """The course's fast character-model trainer, beside the teaching code.
 
 ``rnn_utils`` holds what the notebooks teach, written for reading. This module
-trains the same model (a tanh RNN with softmax outputs over characters) fast,
-and holds everything that serves that: flat parameter buffers, the fused
-minibatch step, the thread split, :class:`CharModel` (a trained model with its
-vocabulary), saving and loading, progress reports and the command line::
+trains the same models (a tanh RNN, a GRU or an LSTM, with softmax outputs
+over characters) fast, and holds everything that serves that: flat parameter
+buffers, the fused minibatch steps, the thread split, :class:`CharModel` (a
+trained model with its vocabulary), saving and loading, progress reports and
+the command line::
 
     python -m char_trainer train data/shakespeare.txt --seconds 300 --save model.npz
     python -m char_trainer sample model.npz --n 500 --temperature 0.8
 
-Its fused kernel computes the teaching functions' maths in another layout;
-``tests/test_char_model.py`` checks it against ``rnn_utils.rnn_loss_and_grads``
-in float64.
+Its fused kernels compute the teaching functions' maths in another layout;
+``tests/test_char_model.py`` checks the RNN's against ``rnn_utils.rnn_loss_and_grads``
+and ``tests/test_gated_trainer.py`` the GRU's and the LSTM's against
+``gru_loss_and_grads`` and ``lstm_loss_and_grads``, in float64.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ from rnn_utils import (
     adam_update,
     clip_gradients,
     cross_entropy_from_logits,
+    gru_forward,
     init_params,
+    lstm_forward,
     one_hot,
     rnn_forward,
     sample,
@@ -42,6 +46,7 @@ from rnn_utils import (
 )
 
 __all__ = [
+    "CELLS",
     "fast_loss_and_grads",
     "CharModel",
     "load_char_model",
@@ -79,26 +84,77 @@ __all__ = [
 # tests check it against rnn_loss_and_grads in float64.
 
 
-def _flat_shapes(n_x, n_a):
+CELLS = ("rnn", "gru", "lstm")
+"""The recurrent cells the trainer knows: the course's tanh RNN, the GRU and the LSTM."""
+
+# The gates of each gated cell, in the order of the course's parameter names
+# (rnn_utils: Wu, bu, Wr, br, Wc, bc for the GRU; Wf, bf, Wi, bi, Wc, bc, Wo,
+# bo for the LSTM), and where each one sits in the fast layout: the suffix of
+# its fused arrays and its block of n_a columns there.
+_GATES = {"gru": "urc", "lstm": "fico"}
+_BLOCKS = {
+    "gru": {"u": ("_ur", 0), "r": ("_ur", 1), "c": ("_c", 0)},
+    "lstm": {"f": ("", 0), "i": ("", 1), "o": ("", 2), "c": ("", 3)},
+}
+
+
+def _check_cell(cell):
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {', '.join(repr(c) for c in CELLS)}; got {cell!r}")
+    return cell
+
+
+def _course_labels(cell):
+    """The course's parameter names for ``cell``, each with its axes."""
+    if cell == "rnn":
+        return _PARAM_LABELS
+    labels = {}
+    for g in _GATES[cell]:
+        labels["W" + g], labels["b" + g] = ("n_a", "n_a + n_x"), ("n_a", "1")
+    labels["Wy"], labels["by"] = ("n_y", "n_a"), ("n_y", "1")
+    return labels
+
+
+def _state_size(cell, n_a):
+    """Width of the state carried between chunks: a (RNN), c (GRU), [a | c] (LSTM)."""
+    return 2 * n_a if cell == "lstm" else n_a
+
+
+def _flat_shapes(n_x, n_a, cell="rnn"):
+    if cell == "gru":
+        return _gru_shapes(n_x, n_a)
+    if cell == "lstm":
+        return _lstm_shapes(n_x, n_a)
     return {"WaxT": (n_x, n_a), "WaaT": (n_a, n_a), "ba": (n_a,), "WyaT": (n_a, n_x), "by": (n_x,)}
 
 
-def _flat_views(flat, n_x, n_a):
+def _flat_views(flat, n_x, n_a, cell="rnn"):
     """Split one flat buffer into named parameter views (no copies)."""
     views, offset = {}, 0
-    for name, shape in _flat_shapes(n_x, n_a).items():
+    for name, shape in _flat_shapes(n_x, n_a, cell).items():
         size = int(np.prod(shape))
         views[name] = flat[offset : offset + size].reshape(shape)
         offset += size
     return views
 
 
-def _flat_size(n_x, n_a):
-    return sum(int(np.prod(s)) for s in _flat_shapes(n_x, n_a).values())
+def _flat_size(n_x, n_a, cell="rnn"):
+    return sum(int(np.prod(s)) for s in _flat_shapes(n_x, n_a, cell).values())
 
 
-def _to_course_layout(P):
+def _to_course_layout(P, cell="rnn"):
     """Fast (transposed) parameters -> the course's dict of fresh arrays."""
+    if cell != "rnn":
+        n_a, out = P["WyT"].shape[0], {}
+        for g in _GATES[cell]:
+            suffix, k = _BLOCKS[cell][g]
+            cols = slice(k * n_a, (k + 1) * n_a)
+            out["W" + g] = np.concatenate(
+                [P["WhT" + suffix][:, cols].T, P["WxT" + suffix][:, cols].T], axis=1
+            )
+            out["b" + g] = P["b" + suffix][cols][:, np.newaxis].copy()
+        out["Wy"], out["by"] = P["WyT"].T.copy(), P["by"][:, np.newaxis].copy()
+        return out
     return {
         "Waa": P["WaaT"].T.copy(),
         "Wax": P["WaxT"].T.copy(),
@@ -108,13 +164,54 @@ def _to_course_layout(P):
     }
 
 
-def _from_course_layout(params, P):
+def _from_course_layout(params, P, cell="rnn"):
     """Copy the course's parameters into fast views ``P``."""
+    if cell != "rnn":
+        n_a = P["WyT"].shape[0]
+        for g in _GATES[cell]:
+            suffix, k = _BLOCKS[cell][g]
+            cols = slice(k * n_a, (k + 1) * n_a)
+            P["WhT" + suffix][:, cols] = params["W" + g][:, :n_a].T
+            P["WxT" + suffix][:, cols] = params["W" + g][:, n_a:].T
+            P["b" + suffix][cols] = params["b" + g][:, 0]
+        P["WyT"][...] = params["Wy"].T
+        P["by"][...] = params["by"][:, 0]
+        return
     P["WaaT"][...] = params["Waa"].T
     P["WaxT"][...] = params["Wax"].T
     P["WyaT"][...] = params["Wya"].T
     P["ba"][...] = params["ba"][:, 0]
     P["by"][...] = params["by"][:, 0]
+
+
+def _check_cell_params(cell, params):
+    """Check a cell's parameters (names, finiteness, agreeing shapes); return
+    ``(n_x, n_a, n_y)`` and the arrays as floats."""
+    if cell == "rnn":
+        return _check_params(params)
+    labels = _course_labels(cell)
+    if not isinstance(params, dict):
+        raise ValueError(f"params must be a dict; got {type(params).__name__}")
+    missing = [k for k in labels if k not in params]
+    if missing:
+        article = "an" if cell == "lstm" else "a"
+        raise ValueError(
+            f"params of {article} {cell.upper()} must have keys {list(labels)}; missing {missing}"
+        )
+    p = {k: _as_float_array(f"params['{k}']", params[k]) for k in labels}
+    _check_shape("params['Wy']", p["Wy"], (None, None), labels["Wy"])
+    n_y, n_a = p["Wy"].shape
+    first = "W" + _GATES[cell][0]
+    _check_shape(f"params['{first}']", p[first], (n_a, None), labels[first])
+    n_x = p[first].shape[1] - n_a
+    if n_x < 1:
+        raise ValueError(
+            f"params['{first}'] must have shape (n_a, n_a + n_x) with n_x >= 1; got {p[first].shape}"
+        )
+    sizes = {"n_a": n_a, "n_x": n_x, "n_y": n_y, "1": 1, "n_a + n_x": n_a + n_x}
+    for k, axes in labels.items():
+        _check_shape(f"params['{k}']", p[k], tuple(sizes[lab] for lab in axes), axes)
+    return n_x, n_a, n_y, p
 
 
 class _Workspace:
@@ -128,6 +225,38 @@ class _Workspace:
         self.one_hot = np.zeros((T * m, n_x), dtype)
         self.dh = np.zeros((m, n_a), dtype)
         self.rows = np.arange(T * m)
+
+
+def _softmax_head(WyT, by, dWyT, dby, Hs, Y, ws, dHs):
+    """Output layer and softmax cross-entropy of a chunk, shared by every
+    cell: returns the mean loss over the ``n = T m`` rows of ``Hs (n, n_a)``
+    and writes ``dWyT``, ``dby`` and ``dHs (n, n_a)``, the gradient reaching
+    each state. dlogits = (softmax - one_hot(target)) / n, in place."""
+    L = ws.logits
+    n = L.shape[0]
+    np.matmul(Hs, WyT, out=L)
+    L += by
+    L -= L.max(axis=1, keepdims=True)
+    targets = Y.reshape(-1)
+    target_logits = L[ws.rows, targets]
+    np.exp(L, out=L)
+    sums = L.sum(axis=1)
+    loss = float(np.mean(np.log(sums), dtype=np.float64) - np.mean(target_logits, dtype=np.float64))
+    L /= sums[:, np.newaxis]
+    L[ws.rows, targets] -= 1
+    L *= 1.0 / n
+    np.matmul(Hs.T, L, out=dWyT)
+    L.sum(axis=0, out=dby)
+    np.matmul(L, WyT.T, out=dHs)
+    return loss
+
+
+def _input_grads(ws, X, dZ2d, dWxT):
+    """dWxT = one_hot(X)^T @ dZ: the gradient of the gathered rows."""
+    oh = ws.one_hot
+    oh[...] = 0
+    oh[ws.rows, X.reshape(-1)] = 1
+    np.matmul(oh.T, dZ2d, out=dWxT)
 
 
 def _fast_step(P, G, X, Y, h0, ws):
@@ -144,11 +273,13 @@ def _fast_step(P, G, X, Y, h0, ws):
         (mean loss in nats per character, hidden state after the last step).
     """
     T, m = X.shape
-    H, XW, dH, L = ws.H, ws.XW, ws.dH, ws.logits
+    H, XW, dH = ws.H, ws.XW, ws.dH
     n_a = H.shape[2]
     H[0] = h0
     # Forward. Input lookups for all steps at once; only the recurrence loops.
-    np.take(P["WaxT"], X, axis=0, out=XW)
+    # mode="clip": the ids are checked where they come in, and under the default
+    # mode="raise" numpy fills `out` through a temporary copy (many times slower).
+    np.take(P["WaxT"], X, axis=0, out=XW, mode="clip")
     XW += P["ba"]
     WaaT = P["WaaT"]
     for t in range(T):
@@ -157,22 +288,8 @@ def _fast_step(P, G, X, Y, h0, ws):
         h += XW[t]
         np.tanh(h, out=h)
     Hs = H[1:].reshape(T * m, n_a)
-    np.matmul(Hs, P["WyaT"], out=L)
-    L += P["by"]
-    L -= L.max(axis=1, keepdims=True)
-    targets = Y.reshape(-1)
-    target_logits = L[ws.rows, targets]
-    np.exp(L, out=L)
-    sums = L.sum(axis=1)
-    loss = float(np.mean(np.log(sums), dtype=np.float64) - np.mean(target_logits, dtype=np.float64))
-    # Backward. dlogits = (softmax - one_hot(target)) / (T m), in place.
-    L /= sums[:, np.newaxis]
-    L[ws.rows, targets] -= 1
-    L *= 1.0 / (T * m)
-    np.matmul(Hs.T, L, out=G["WyaT"])
-    L.sum(axis=0, out=G["by"])
     dHs = dH.reshape(T * m, n_a)
-    np.matmul(L, P["WyaT"].T, out=dHs)
+    loss = _softmax_head(P["WyaT"], P["by"], G["WyaT"], G["by"], Hs, Y, ws, dHs)
     # tanh'(z) = 1 - a^2 for all steps at once, folded into dH as we go.
     D = XW  # the input lookups are no longer needed: reuse the buffer
     np.multiply(H[1:], H[1:], out=D)
@@ -187,10 +304,7 @@ def _fast_step(P, G, X, Y, h0, ws):
         np.matmul(dz, WaaT_T, out=dh)
     np.matmul(H[:-1].reshape(T * m, n_a).T, dHs, out=G["WaaT"])
     dHs.sum(axis=0, out=G["ba"])
-    oh = ws.one_hot
-    oh[...] = 0
-    oh[ws.rows, X.reshape(-1)] = 1
-    np.matmul(oh.T, dHs, out=G["WaxT"])
+    _input_grads(ws, X, dHs, G["WaxT"])
     return loss, H[T].copy()
 
 
@@ -206,30 +320,40 @@ def _check_ids(name, ids, n_x):
     return ids
 
 
-def fast_loss_and_grads(params, x_ids, y_ids, a0):
+def fast_loss_and_grads(params, x_ids, y_ids, a0, *, cell="rnn", c0=None):
     """The trainer's fast kernel, in the course's layout: softmax outputs,
-    tanh hidden units, one-hot inputs given as ids.
+    one-hot inputs given as ids, and a tanh RNN, a GRU or an LSTM.
 
     Equal, up to rounding, to ``rnn_loss_and_grads(one_hot(x_ids), one_hot(y_ids),
-    a0, params)`` divided by the number of characters ``m * T_x``.
+    a0, params)`` divided by the number of characters ``m * T_x`` (for
+    ``cell="gru"``, ``gru_loss_and_grads``; for ``cell="lstm"``,
+    ``lstm_loss_and_grads(..., c0=c0)``), without the gradient of the
+    initial state.
 
     Args:
-        params: dict with ``Waa (n_a, n_a)``, ``Wax (n_a, n_x)``,
+        params: for the RNN, a dict with ``Waa (n_a, n_a)``, ``Wax (n_a, n_x)``,
             ``Wya (n_x, n_a)``, ``ba (n_a, 1)``, ``by (n_x, 1)`` (outputs and
-            inputs share the vocabulary, so ``n_y = n_x``).
+            inputs share the vocabulary, so ``n_y = n_x``); for the GRU and the
+            LSTM, as ``rnn_utils.init_gru_params`` and ``init_lstm_params``
+            make them.
         x_ids: input ids ``(m, T_x)``.
         y_ids: target ids ``(m, T_x)``, usually ``x_ids`` shifted by one.
-        a0: initial hidden state ``(n_a, m)``.
+        a0: initial state ``(n_a, m)``: ``a<0>`` (for the GRU, ``c<0>``).
+        cell: ``"rnn"``, ``"gru"`` or ``"lstm"``.
+        c0: the LSTM's initial memory ``(n_a, m)``; zeros if None.
 
     Returns:
         J: mean loss in nats per character.
-        grads: ``dWaa, dWax, dWya, dba, dby`` of the mean loss, course layout.
-        a_last: ``(n_a, m)``.
+        grads: ``"d" +`` each parameter's name, of the mean loss, course layout.
+        a_last: ``(n_a, m)`` (for the GRU, ``c_last``); for the LSTM, also
+            ``c_last (n_a, m)``.
     """
-    n_x, n_a, n_y, p = _check_params(params)
+    _check_cell(cell)
+    n_x, n_a, n_y, p = _check_cell_params(cell, params)
     if n_y != n_x:
+        out = "Wya" if cell == "rnn" else "Wy"
         raise ValueError(
-            f"params['Wya'] must have shape (n_x, n_a) = ({n_x}, {n_a}) for a language model; got {p['Wya'].shape}"
+            f"params['{out}'] must have shape (n_x, n_a) = ({n_x}, {n_a}) for a language model; got {p[out].shape}"
         )
     x_ids = _check_ids("x_ids", x_ids, n_x)
     y_ids = _check_ids("y_ids", y_ids, n_x)
@@ -237,20 +361,278 @@ def fast_loss_and_grads(params, x_ids, y_ids, a0):
     m, T = x_ids.shape
     a0 = _as_float_array("a0", a0)
     _check_shape("a0", a0, (n_a, m), ("n_a", "m"))
-    dtype = np.result_type(a0, *p.values())
-    flat, gflat = np.zeros(_flat_size(n_x, n_a), dtype), np.zeros(_flat_size(n_x, n_a), dtype)
-    P, G = _flat_views(flat, n_x, n_a), _flat_views(gflat, n_x, n_a)
-    _from_course_layout(p, P)
-    J, h_last = _fast_step(P, G, x_ids.T, y_ids.T, a0.T, _Workspace(n_x, n_a, T, m, dtype))
-    grads = {"d" + k: v for k, v in _to_course_layout(G).items()}
+    h0 = a0
+    if cell == "lstm":
+        c0 = np.zeros_like(a0) if c0 is None else _as_float_array("c0", c0)
+        _check_shape("c0", c0, (n_a, m), ("n_a", "m"))
+        h0 = np.concatenate([a0, c0])
+    elif c0 is not None:
+        raise ValueError(f"c0 is the LSTM's initial memory; a {cell.upper()} takes only a0; got c0")
+    dtype = np.result_type(h0, *p.values())
+    size = _flat_size(n_x, n_a, cell)
+    flat, gflat = np.zeros(size, dtype), np.zeros(size, dtype)
+    P, G = _flat_views(flat, n_x, n_a, cell), _flat_views(gflat, n_x, n_a, cell)
+    _from_course_layout(p, P, cell)
+    step, workspace = _STEPS[cell]
+    J, h_last = step(P, G, x_ids.T, y_ids.T, np.ascontiguousarray(h0.T), workspace(n_x, n_a, T, m, dtype))
+    grads = {"d" + k: v for k, v in _to_course_layout(G, cell).items()}
+    if cell == "lstm":
+        return J, grads, h_last[:, :n_a].T.copy(), h_last[:, n_a:].T.copy()
     return J, grads, h_last.T.copy()
+
+
+# ---------------------------------------------------------------------------
+# Gated cells (GRU and LSTM) in the fast layout
+# ---------------------------------------------------------------------------
+#
+# The same design as _fast_step: time-major rows, transposed weights in one
+# flat buffer, the input as a row gather, the output layer and every weight
+# gradient done once for the whole chunk, only the recurrence in Python. The
+# gates that share an input share one matrix product:
+#
+# - LSTM: the gates [f | i | o | c~] side by side, so one step is ONE product
+#   a<t-1> @ WhT (n_a, 4 n_a) forward and ONE product dz @ WhT.T backward.
+# - GRU (the course's form, the reset gate applied to c<t-1> before its
+#   product): [u | r] in one product c<t-1> @ WhT_ur (n_a, 2 n_a), then
+#   (r * c<t-1>) @ WhT_c, which needs r first: two products per step, each way.
+#
+# sigma(z) = 0.5 tanh(z / 2) + 0.5 costs one transcendental; the halving is
+# folded into the gathered input rows and into a halved copy of the recurrent
+# weights (once per chunk), so that one tanh covers all of an LSTM step's
+# gates. The backward pass's factors that do not depend on the carried
+# gradient (sigma', 1 - tanh^2 and the like) are computed in the forward loop,
+# while each step's values are still in cache.
+
+
+def _gru_shapes(n_x, n_a):
+    return {
+        "WxT_ur": (n_x, 2 * n_a),
+        "WhT_ur": (n_a, 2 * n_a),
+        "b_ur": (2 * n_a,),
+        "WxT_c": (n_x, n_a),
+        "WhT_c": (n_a, n_a),
+        "b_c": (n_a,),
+        "WyT": (n_a, n_x),
+        "by": (n_x,),
+    }
+
+
+class _GRUWorkspace:
+    """Buffers for one GRU chunk shape, reused by every step."""
+
+    def __init__(self, n_x, n_a, T, m, dtype):
+        self.C = np.zeros((T + 1, m, n_a), dtype)  # C[0]: the carried-in state
+        self.UR = np.zeros((T, m, 2 * n_a), dtype)  # gates [u | r]
+        self.CC = np.zeros((T, m, n_a), dtype)  # candidates c~
+        self.RC = np.zeros((T, m, n_a), dtype)  # r * c<t-1>
+        self.dC = np.zeros((T, m, n_a), dtype)
+        self.dZur = np.zeros((T, m, 2 * n_a), dtype)
+        self.dZc = np.zeros((T, m, n_a), dtype)
+        self.table_ur = np.zeros((n_x, 2 * n_a), dtype)
+        self.table_c = np.zeros((n_x, n_a), dtype)
+        self.Wh_half = np.zeros((n_a, 2 * n_a), dtype)
+        self.t2 = np.zeros((m, 2 * n_a), dtype)
+        self.t1 = np.zeros((m, n_a), dtype)
+        self.dRC = np.zeros((m, n_a), dtype)
+        self.dc = np.zeros((m, n_a), dtype)
+        self.logits = np.zeros((T * m, n_x), dtype)
+        self.one_hot = np.zeros((T * m, n_x), dtype)
+        self.rows = np.arange(T * m)
+
+
+def _gru_step(P, G, X, Y, h0, ws):
+    """GRU forward and backward over one chunk (see :func:`_fast_step`).
+    ``h0`` and the state returned are c<t> ``(m, n_a)``."""
+    T, m = X.shape
+    n_a = h0.shape[1]
+    C, UR, CC, RC = ws.C, ws.UR, ws.CC, ws.RC
+    t2, t1 = ws.t2, ws.t1
+    C[0] = h0
+    # The input rows with their bias added (and halved for the gates): one
+    # gather per chunk.
+    np.add(P["WxT_ur"], P["b_ur"], out=ws.table_ur)
+    ws.table_ur *= 0.5  # sigma(z) = 0.5 tanh(z / 2) + 0.5
+    np.take(ws.table_ur, X, axis=0, out=UR, mode="clip")
+    np.add(P["WxT_c"], P["b_c"], out=ws.table_c)
+    np.take(ws.table_c, X, axis=0, out=CC, mode="clip")
+    Wh_half, WhT_c = ws.Wh_half, P["WhT_c"]
+    np.multiply(P["WhT_ur"], 0.5, out=Wh_half)
+    dZur, dZc = ws.dZur, ws.dZc
+    for t in range(T):
+        c_prev, g, cc, c = C[t], UR[t], CC[t], C[t + 1]
+        np.matmul(c_prev, Wh_half, out=t2)
+        g += t2
+        np.tanh(g, out=g)
+        g *= 0.5
+        g += 0.5
+        u, r = g[:, :n_a], g[:, n_a:]
+        np.multiply(r, c_prev, out=RC[t])
+        np.matmul(RC[t], WhT_c, out=t1)
+        cc += t1
+        np.tanh(cc, out=cc)
+        np.subtract(cc, c_prev, out=t1)  # c = c_prev + u (c~ - c_prev)
+        np.multiply(t1, u, out=c)
+        c += c_prev
+        # The backward pass's factors that do not depend on the carried
+        # gradient, while this step's values are in cache.
+        dzu, dzr, dzc = dZur[t, :, :n_a], dZur[t, :, n_a:], dZc[t]
+        np.subtract(1, u, out=dzr)  # scratch: 1 - u
+        np.multiply(u, dzr, out=dzu)
+        dzu *= t1  # (c~ - c_prev) u (1 - u)
+        np.multiply(cc, cc, out=t1)
+        np.subtract(1, t1, out=t1)
+        np.multiply(u, t1, out=dzc)  # u (1 - c~^2)
+        np.copyto(u, dzr)  # u's place now holds 1 - u
+        np.subtract(1, r, out=t1)
+        t1 *= r
+        np.multiply(c_prev, t1, out=dzr)  # c_prev r (1 - r)
+    Cs = C[1:].reshape(T * m, n_a)
+    dCs = ws.dC.reshape(T * m, n_a)
+    loss = _softmax_head(P["WyT"], P["by"], G["WyT"], G["by"], Cs, Y, ws, dCs)
+    OMU, R, C_prev = UR[:, :, :n_a], UR[:, :, n_a:], C[:-1]
+    dZu, dZr = dZur[:, :, :n_a], dZur[:, :, n_a:]
+    dC, dc, dRC = ws.dC, ws.dc, ws.dRC
+    dc[...] = 0
+    WhT_ur_T, WhT_c_T = P["WhT_ur"].T, WhT_c.T
+    for t in range(T - 1, -1, -1):
+        dc += dC[t]
+        dZu[t] *= dc
+        dZc[t] *= dc
+        np.matmul(dZc[t], WhT_c_T, out=dRC)
+        dZr[t] *= dRC
+        dc *= OMU[t]
+        dRC *= R[t]
+        dc += dRC
+        np.matmul(dZur[t], WhT_ur_T, out=t1)
+        dc += t1
+    dZur2, dZc2 = dZur.reshape(T * m, 2 * n_a), dZc.reshape(T * m, n_a)
+    np.matmul(C_prev.reshape(T * m, n_a).T, dZur2, out=G["WhT_ur"])
+    np.matmul(RC.reshape(T * m, n_a).T, dZc2, out=G["WhT_c"])
+    dZur2.sum(axis=0, out=G["b_ur"])
+    dZc2.sum(axis=0, out=G["b_c"])
+    _input_grads(ws, X, dZur2, G["WxT_ur"])
+    np.matmul(ws.one_hot.T, dZc2, out=G["WxT_c"])
+    return loss, C[T].copy()
+
+
+def _lstm_shapes(n_x, n_a):
+    return {
+        "WxT": (n_x, 4 * n_a),
+        "WhT": (n_a, 4 * n_a),
+        "b": (4 * n_a,),
+        "WyT": (n_a, n_x),
+        "by": (n_x,),
+    }
+
+
+class _LSTMWorkspace:
+    """Buffers for one LSTM chunk shape, reused by every step."""
+
+    def __init__(self, n_x, n_a, T, m, dtype):
+        self.A = np.zeros((T + 1, m, n_a), dtype)  # A[0], C[0]: the carried-in state
+        self.C = np.zeros((T + 1, m, n_a), dtype)
+        self.Z = np.zeros((T, m, 4 * n_a), dtype)  # gates [f | i | o | c~]
+        self.TC = np.zeros((T, m, n_a), dtype)  # tanh(c)
+        self.dA = np.zeros((T, m, n_a), dtype)
+        self.dZ = np.zeros((T, m, 4 * n_a), dtype)
+        self.K = np.zeros((T, m, n_a), dtype)
+        self.scale = np.ones(4 * n_a, dtype)
+        self.scale[: 3 * n_a] = 0.5  # sigma(z) = 0.5 tanh(z / 2) + 0.5
+        self.Wh_s = np.zeros((n_a, 4 * n_a), dtype)
+        self.table = np.zeros((n_x, 4 * n_a), dtype)
+        self.t4 = np.zeros((m, 4 * n_a), dtype)
+        self.t1 = np.zeros((m, n_a), dtype)
+        self.da = np.zeros((m, n_a), dtype)
+        self.dc = np.zeros((m, n_a), dtype)
+        self.logits = np.zeros((T * m, n_x), dtype)
+        self.one_hot = np.zeros((T * m, n_x), dtype)
+        self.rows = np.arange(T * m)
+
+
+def _lstm_step(P, G, X, Y, h0, ws):
+    """LSTM forward and backward over one chunk (see :func:`_fast_step`).
+    ``h0`` and the state returned are [a<t> | c<t>] ``(m, 2 n_a)``."""
+    T, m = X.shape
+    n_a = h0.shape[1] // 2
+    A, C, Z, TC, t4, t1 = ws.A, ws.C, ws.Z, ws.TC, ws.t4, ws.t1
+    A[0] = h0[:, :n_a]
+    C[0] = h0[:, n_a:]
+    # The input rows with their bias added (and halved for the sigmoid
+    # gates): one gather per chunk.
+    np.add(P["WxT"], P["b"], out=ws.table)
+    ws.table *= ws.scale
+    np.take(ws.table, X, axis=0, out=Z, mode="clip")
+    Wh_s = ws.Wh_s
+    np.multiply(P["WhT"], ws.scale, out=Wh_s)
+    s3 = 3 * n_a
+    dZ, K = ws.dZ, ws.K
+    for t in range(T):
+        z, c, tc, dz, k = Z[t], C[t + 1], TC[t], dZ[t], K[t]
+        np.matmul(A[t], Wh_s, out=t4)
+        z += t4
+        np.tanh(z, out=z)
+        sig = z[:, :s3]
+        sig *= 0.5
+        sig += 0.5
+        i, o, cc = z[:, n_a : 2 * n_a], z[:, 2 * n_a : s3], z[:, s3:]
+        np.multiply(z[:, :n_a], C[t], out=c)
+        np.multiply(i, cc, out=t1)
+        c += t1
+        np.tanh(c, out=tc)
+        np.multiply(o, tc, out=A[t + 1])
+        # The backward pass's factors that do not depend on the carried
+        # gradients, while this step's values are in cache.
+        dsig = dz[:, :s3]
+        np.subtract(1, sig, out=dsig)
+        dsig *= sig  # sigma' = sigma (1 - sigma) for f, i, o
+        dz[:, :n_a] *= C[t]
+        dz[:, n_a : 2 * n_a] *= cc
+        dz[:, 2 * n_a : s3] *= tc
+        dcc = dz[:, s3:]
+        np.multiply(cc, cc, out=dcc)
+        np.subtract(1, dcc, out=dcc)
+        dcc *= i  # i (1 - c~^2)
+        np.multiply(tc, tc, out=k)
+        np.subtract(1, k, out=k)
+        k *= o  # dc/da through a = o tanh(c): o (1 - tanh(c)^2)
+    As = A[1:].reshape(T * m, n_a)
+    dA = ws.dA
+    loss = _softmax_head(P["WyT"], P["by"], G["WyT"], G["by"], As, Y, ws, dA.reshape(T * m, n_a))
+    Gf = Z[:, :, :n_a]
+    da, dc = ws.da, ws.dc
+    da[...] = 0
+    dc[...] = 0
+    WhT_T = P["WhT"].T
+    for t in range(T - 1, -1, -1):
+        da += dA[t]
+        np.multiply(da, K[t], out=t1)
+        dc += t1
+        dz = dZ[t]
+        dz4 = dz.reshape(m, 4, n_a)
+        dz4[:, :2] *= dc[:, np.newaxis, :]
+        dz4[:, 3] *= dc
+        dz4[:, 2] *= da
+        dc *= Gf[t]
+        np.matmul(dz, WhT_T, out=da)
+    dZ2 = dZ.reshape(T * m, 4 * n_a)
+    np.matmul(A[:-1].reshape(T * m, n_a).T, dZ2, out=G["WhT"])
+    dZ2.sum(axis=0, out=G["b"])
+    _input_grads(ws, X, dZ2, G["WxT"])
+    return loss, np.concatenate([A[T], C[T]], axis=1)
+
+
+_STEPS = {
+    "rnn": (_fast_step, _Workspace),
+    "gru": (_gru_step, _GRUWorkspace),
+    "lstm": (_lstm_step, _LSTMWorkspace),
+}
 
 
 class _SplitStep:
     """One training step with the batch split into parts computed side by side.
 
     The ``m`` streams are cut into ``parts`` contiguous groups; each group runs
-    :func:`_fast_step` on its own workspace and gradient buffer, in a thread
+    the cell's step (:func:`_fast_step`, :func:`_gru_step`, :func:`_lstm_step`) on its own workspace and gradient buffer, in a thread
     of its own (numpy releases the GIL inside matrix products and ufunc loops,
     so the parts really run on separate cores, each with single-threaded
     BLAS; a single part may use several BLAS threads, see
@@ -260,22 +642,23 @@ class _SplitStep:
     finishes first.
     """
 
-    def __init__(self, n_x, n_a, T, m, parts, dtype, pool):
+    def __init__(self, n_x, n_a, T, m, parts, dtype, pool, cell="rnn"):
         bounds = np.linspace(0, m, parts + 1).round().astype(int)
         self.slices = [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
         self.weights = [(s.stop - s.start) / m for s in self.slices]
-        self.grads = [np.zeros(_flat_size(n_x, n_a), dtype) for _ in self.slices]
-        self.views = [_flat_views(g, n_x, n_a) for g in self.grads]
-        self.workspaces = [_Workspace(n_x, n_a, T, s.stop - s.start, dtype) for s in self.slices]
+        self.grads = [np.zeros(_flat_size(n_x, n_a, cell), dtype) for _ in self.slices]
+        self.views = [_flat_views(g, n_x, n_a, cell) for g in self.grads]
+        self.step, workspace = _STEPS[cell]
+        self.workspaces = [workspace(n_x, n_a, T, s.stop - s.start, dtype) for s in self.slices]
         self.pool = pool
 
     def __call__(self, P, gflat, X, Y, h):
-        """Loss over the batch; ``gflat`` gets its gradient, ``h`` (m, n_a) the new state."""
+        """Loss over the batch; ``gflat`` gets its gradient, ``h`` (m, state size) the new state."""
 
         def part(k):
             cols = self.slices[k]
             with np.errstate(over="ignore", invalid="ignore"):  # errstate is per thread
-                return _fast_step(P, self.views[k], X[:, cols], Y[:, cols], h[cols], self.workspaces[k])
+                return self.step(P, self.views[k], X[:, cols], Y[:, cols], h[cols], self.workspaces[k])
 
         if self.pool is None:
             results = [part(k) for k in range(len(self.slices))]
@@ -293,22 +676,27 @@ class _SplitStep:
 
 
 class CharModel:
-    """A character-level RNN language model: a vocabulary and the parameters
-    of a tanh RNN with softmax outputs over that vocabulary.
+    """A character-level language model: a vocabulary and the parameters of a
+    recurrent cell with softmax outputs over that vocabulary.
 
-    ``params`` uses the course's layout (``Waa``, ``Wax``, ``Wya``, ``ba``,
-    ``by``); ``n_x = n_y =`` the vocabulary size.
+    ``cell`` is ``"rnn"`` (a tanh RNN; ``params`` in the course's layout:
+    ``Waa``, ``Wax``, ``Wya``, ``ba``, ``by``), ``"gru"`` (``Wu, bu, Wr, br,
+    Wc, bc, Wy, by``, as ``rnn_utils.init_gru_params`` makes them) or
+    ``"lstm"`` (``Wf, bf, Wi, bi, Wc, bc, Wo, bo, Wy, by``, as
+    ``rnn_utils.init_lstm_params``); ``n_x = n_y =`` the vocabulary size.
     """
 
-    def __init__(self, vocab, params):
+    def __init__(self, vocab, params, cell="rnn"):
         if not isinstance(vocab, CharVocab):
             raise ValueError(f"vocab must be a CharVocab; got {type(vocab).__name__}")
-        n_x, n_a, n_y, p = _check_params(params)
+        _check_cell(cell)
+        n_x, n_a, n_y, p = _check_cell_params(cell, params)
         if n_x != vocab.size or n_y != vocab.size:
             raise ValueError(
                 f"params must match the vocabulary of {vocab.size} characters; got n_x = {n_x}, n_y = {n_y}"
             )
         self.vocab = vocab
+        self.cell = cell
         self.params = p
         # What resuming needs besides the weights (optimizer moments, step
         # count, place in the data); set by train_char_model, None otherwise.
@@ -316,33 +704,59 @@ class CharModel:
 
     @property
     def n_a(self):
-        return self.params["Waa"].shape[0]
+        return self.params["Waa" if self.cell == "rnn" else "Wy"].shape[-1]
+
+    @property
+    def _dtype(self):
+        return self.params["by"].dtype
 
     def __repr__(self):
-        return f"CharModel(n_a={self.n_a}, vocab_size={self.vocab.size}, dtype={self.params['Waa'].dtype})"
+        cell = "" if self.cell == "rnn" else f"cell={self.cell!r}, "
+        return f"CharModel({cell}n_a={self.n_a}, vocab_size={self.vocab.size}, dtype={self._dtype})"
 
-    def _forward(self, ids, chunk=8192):
-        """Read ``ids`` as one continuous stream from ``a^{<0>} = 0``, with the
-        course's own forward pass (``rnn_utils.rnn_forward``, one example, at
-        most ``chunk`` steps at a time so that memory stays bounded). Yields
-        ``(a, y_hat)`` per chunk: ``a (n_a, T)`` the hidden states and
-        ``y_hat (V, T)`` the softmax outputs after each id."""
-        a_last = np.zeros((self.n_a, 1), dtype=self.params["Waa"].dtype)
+    def _zero_state(self):
+        """The state at the start of a text: ``(a,)``, ``(c,)`` or ``(a, c)``, each ``(n_a, 1)``."""
+        zero = np.zeros((self.n_a, 1), dtype=self._dtype)
+        return (zero, zero.copy()) if self.cell == "lstm" else (zero,)
+
+    def _run(self, x, state):
+        """The course's forward pass of this cell over ``x (V, m, T)`` from
+        ``state``: returns the hidden states ``(n_a, m, T)`` that the output
+        layer reads (a; for the GRU, c), ``y_hat (V, m, T)`` and the state
+        after the last step."""
+        if self.cell == "gru":
+            c, y_hat, _ = gru_forward(x, state[0], self.params)
+            return c, y_hat, (c[:, :, -1],)
+        if self.cell == "lstm":
+            a, y_hat, c, _ = lstm_forward(x, state[0], self.params, c0=state[1])
+            return a, y_hat, (a[:, :, -1], c[:, :, -1])
+        a, y_hat, _ = rnn_forward(x, state[0], self.params)
+        return a, y_hat, (a[:, :, -1],)
+
+    def _forward(self, ids, chunk=8192, state=None):
+        """Read ``ids`` as one continuous stream from ``state`` (by default
+        the zero state, ``a^{<0>} = 0``), with the course's own forward pass
+        (``rnn_utils.rnn_forward``, ``gru_forward`` or ``lstm_forward``, one
+        example, at most ``chunk`` steps at a time so that memory stays
+        bounded). Yields ``(a, y_hat, state)`` per chunk: ``a (n_a, T)`` the
+        hidden states, ``y_hat (V, T)`` the softmax outputs after each id,
+        and the state after the chunk."""
+        state = self._zero_state() if state is None else state
         for start in range(0, len(ids), chunk):
-            x = one_hot(ids[np.newaxis, start : start + chunk], self.vocab.size).astype(a_last.dtype)
-            a, y_hat, _ = rnn_forward(x, a_last, self.params)
-            a_last = a[:, :, -1]
-            yield a[:, 0, :], y_hat[:, 0, :]
+            x = one_hot(ids[np.newaxis, start : start + chunk], self.vocab.size).astype(self._dtype)
+            a, y_hat, state = self._run(x, state)
+            yield a[:, 0, :], y_hat[:, 0, :], state
 
     def hidden_states(self, text):
         """Hidden activations after each character of ``text``, ``(n_a, len(text))``,
-        starting from ``a^{<0>} = 0``."""
+        starting from the zero state: ``a`` (for the GRU, ``c``, the state
+        the output layer reads)."""
         return self._hidden(self.vocab.encode(text))
 
     def _hidden(self, ids):
         if not len(ids):
-            return np.zeros((self.n_a, 0), dtype=self.params["Waa"].dtype)
-        return np.concatenate([a for a, _ in self._forward(ids)], axis=1)
+            return np.zeros((self.n_a, 0), dtype=self._dtype)
+        return np.concatenate([a for a, _, _ in self._forward(ids)], axis=1)
 
     def loss(self, text):
         """Mean negative log-likelihood, in nats per character, of each
@@ -354,17 +768,20 @@ class CharModel:
         if len(ids) < 2:
             raise ValueError(f"text must have at least 2 characters to score; got {len(ids)}")
         total, start = 0.0, 1
-        Wya, by = self.params["Wya"].astype(np.float64), self.params["by"].astype(np.float64)
-        for a, _ in self._forward(ids[:-1]):
+        Wy = self.params["Wya" if self.cell == "rnn" else "Wy"].astype(np.float64)
+        by = self.params["by"].astype(np.float64)
+        for a, _, _ in self._forward(ids[:-1]):
             targets = one_hot(ids[np.newaxis, start : start + a.shape[1]], self.vocab.size)
             # from the logits, not y_hat: exact even where a float32 probability rounds to 0
-            total += cross_entropy_from_logits((Wya @ a + by)[:, np.newaxis, :], targets)
+            total += cross_entropy_from_logits((Wy @ a + by)[:, np.newaxis, :], targets)
             start += a.shape[1]
         return total / (len(ids) - 1)
 
     def sample(self, n_chars, temperature=1.0, seed=0, prefix=""):
         """Generate ``n_chars`` characters after ``prefix``; returns ``prefix``
-        followed by them, drawn by the course's ``rnn_utils.sample``.
+        followed by them, drawn by the course's ``rnn_utils.sample`` (for the
+        GRU and the LSTM, the same drawing rule, step by step with the
+        course's ``gru_forward`` or ``lstm_forward``).
 
         The hidden state starts at zero and reads the prefix first. With an
         empty prefix, a newline is read first if the vocabulary has one (in a
@@ -379,11 +796,41 @@ class CharModel:
         if not isinstance(prefix, str):
             raise ValueError(f"prefix must be a str; got {type(prefix).__name__}")
         warm = self.vocab.encode(prefix if prefix or "\n" not in self.vocab.char_to_id else "\n")
-        # rnn_utils.sample reads its first id itself: run the rest of the warm-up first.
-        a0 = self._hidden(warm[:-1])[:, -1:] if len(warm) > 1 else None
         first_id = int(warm[-1]) if len(warm) else None
-        ids = sample(self.params, n_chars, np.random.default_rng(seed), temperature, a0=a0, first_id=first_id)
+        rng = np.random.default_rng(seed)
+        if self.cell == "rnn":
+            # rnn_utils.sample reads its first id itself: run the rest of the warm-up first.
+            a0 = self._hidden(warm[:-1])[:, -1:] if len(warm) > 1 else None
+            ids = sample(self.params, n_chars, rng, temperature, a0=a0, first_id=first_id)
+        else:
+            ids = self._sample_gated(warm, n_chars, temperature, rng)
         return prefix + self.vocab.decode(ids)
+
+    def _sample_gated(self, warm, n_chars, temperature, rng):
+        """``rnn_utils.sample``'s loop for a gated cell: after reading the
+        ids ``warm``, draw ``n_chars`` ids, each read back as the next input."""
+        if isinstance(n_chars, bool) or not isinstance(n_chars, (int, np.integer)) or n_chars < 0:
+            raise ValueError(f"n_chars must be a non-negative integer; got {n_chars!r}")
+        _check_number("temperature", temperature, "a finite number >= 0", lambda v: v >= 0)
+        state = self._zero_state()
+        for _, _, state in self._forward(warm[:-1]):
+            pass
+        x = np.zeros((self.vocab.size, 1, 1), dtype=self._dtype)
+        if len(warm):
+            x[warm[-1]] = 1.0
+        ids = []
+        for _ in range(n_chars):
+            _, y_hat, state = self._run(x, state)
+            p = y_hat[:, 0, 0].astype(np.float64)
+            if temperature == 0:
+                i = int(np.argmax(p))
+            else:  # as rnn_utils.sample: softmax(z / T) is p ** (1 / T), normalised
+                p = (p / p.max()) ** (1.0 / temperature)
+                i = int(rng.choice(len(p), p=p / p.sum()))
+            ids.append(i)
+            x[...] = 0
+            x[i] = 1.0
+        return ids
 
     def save(self, path, *, with_train_state=True):
         """Write the model to a ``.npz`` file, atomically: the file appears
@@ -394,7 +841,9 @@ class CharModel:
         :func:`train_char_model` returns do) and ``with_train_state`` is true,
         the file holds that too (model format 2), so that
         ``train_char_model(text, resume=path)`` continues the run where it
-        stopped. The target is checked first (see :func:`check_save_path`).
+        stopped. A GRU or an LSTM is written as model format 3, which adds
+        the cell's name (with or without the training state). The target is
+        checked first (see :func:`check_save_path`).
         """
         import os
         import tempfile
@@ -404,8 +853,11 @@ class CharModel:
         arrays["chars"] = np.array([ord(c) for c in self.vocab.chars], dtype=np.int32)
         model_format = 1
         if with_train_state and self.train_state is not None:
-            arrays.update(_train_state_to_arrays(self.train_state))
+            arrays.update(_train_state_to_arrays(self.train_state, self.cell))
             model_format = 2
+        if self.cell != "rnn":
+            arrays["cell"] = np.array(self.cell)
+            model_format = 3
         arrays["format"] = np.array([model_format], dtype=np.int32)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         try:
@@ -421,10 +873,16 @@ class CharModel:
 
 # Format 1: parameters, "chars" and "format". Format 2 adds the training state
 # (the "state_*" arrays below). Files without a training state are still
-# written as format 1, so that older code reads them.
-_MODEL_FORMAT = 2
+# written as format 1, so that older code reads them. Format 3 (GRU and LSTM
+# models only; an RNN is still written as format 1 or 2) adds "cell", the
+# cell's name, and holds that cell's parameters, with the training state or
+# without it (then it has no "state_*" arrays). Formats 1 and 2 are RNNs.
+_MODEL_FORMAT = 3
 _STATE_META = "state_meta"  # a JSON string: optimizer, step, data position, rng state
-_STATE_ARRAYS = ("state_a", *(f"state_m{k}_{name}" for k in (1, 2) for name in _PARAM_LABELS))
+
+
+def _state_arrays(cell):
+    return ("state_a", *(f"state_m{k}_{name}" for k in (1, 2) for name in _course_labels(cell)))
 
 
 def check_save_path(path):
@@ -459,13 +917,13 @@ def check_save_path(path):
     return path
 
 
-def _train_state_to_arrays(state):
+def _train_state_to_arrays(state, cell="rnn"):
     """A training state (see :func:`train_char_model`) as ``.npz`` arrays."""
     import json
 
     arrays = {"state_a": state["a"]}
     for k in (1, 2):
-        for name in _PARAM_LABELS:
+        for name in _course_labels(cell):
             arrays[f"state_m{k}_{name}"] = state[f"m{k}"][name]
     meta = {key: state[key] for key in ("optimizer", "step", "rng", "offset", "chunk", "data")}
     arrays[_STATE_META] = np.array(json.dumps(meta))
@@ -481,11 +939,13 @@ def load_char_model(path):
     """Read a model written by :meth:`CharModel.save` (no pickles are loaded).
 
     Reads model formats 1 (parameters and vocabulary) and 2 (also the
-    training state, put in the model's ``train_state``). Anything else, a
-    missing file, a file that is not a ``.npz`` archive, a damaged archive, a
-    missing array, shapes that do not agree with each other and with the
-    vocabulary, a format newer than this code, raises :class:`ModelFileError`
-    (a ``ValueError``) naming the file.
+    training state, put in the model's ``train_state``), both RNNs, and 3
+    (a GRU or an LSTM, named in its ``cell`` array, with or without the
+    training state). Anything else, a missing file, a file that is not a
+    ``.npz`` archive, a damaged archive, a missing array, an unknown cell,
+    shapes that do not agree with each other and with the vocabulary, a
+    format newer than this code, raises :class:`ModelFileError` (a
+    ``ValueError``) naming the file.
     """
     import json
 
@@ -523,7 +983,20 @@ def load_char_model(path):
             f"{path} has model format {fmt}; this code reads formats 1 to {_MODEL_FORMAT} "
             "(a newer char_trainer wrote it)"
         )
-    needed = [*_PARAM_LABELS, "chars"] + ([*_STATE_ARRAYS, _STATE_META] if fmt == 2 else [])
+    cell = "rnn"
+    if fmt == 3:
+        if "cell" not in arrays:
+            raise not_a_model("it is format 3 but has no 'cell' array naming its cell")
+        found = arrays["cell"]
+        cell = str(found[()]) if found.shape == () and found.dtype.kind == "U" else None
+        if cell not in CELLS:
+            raise ModelFileError(
+                f"{path} holds a model of an unknown cell {found!r}; this code knows the cells "
+                f"{', '.join(repr(c) for c in CELLS)}"
+            )
+    labels = _course_labels(cell)
+    with_state = fmt == 2 or (fmt == 3 and _STATE_META in arrays)
+    needed = [*labels, "chars"] + ([*_state_arrays(cell), _STATE_META] if with_state else [])
     missing = [k for k in needed if k not in arrays]
     if missing:
         raise not_a_model(f"it is format {fmt} but lacks the arrays {missing}")
@@ -541,36 +1014,41 @@ def load_char_model(path):
             f"dtype {chars.dtype}"
         )
     n_x = len(chars)
-    for k in _PARAM_LABELS:
+    for k in labels:
         if arrays[k].dtype not in (np.float32, np.float64):
             raise not_a_model(f"{k} must hold float32 or float64 numbers; got dtype {arrays[k].dtype}")
-    if arrays["Waa"].ndim != 2 or arrays["Waa"].shape[0] != arrays["Waa"].shape[1]:
-        raise not_a_model(f"Waa must be square, (n_a, n_a); got shape {arrays['Waa'].shape}")
-    n_a = arrays["Waa"].shape[0]
-    sizes = {"n_a": n_a, "n_x": n_x, "n_y": n_x, "1": 1}
-    for k, labels in _PARAM_LABELS.items():
-        expected = tuple(sizes[lab] for lab in labels)
+    if cell == "rnn":
+        if arrays["Waa"].ndim != 2 or arrays["Waa"].shape[0] != arrays["Waa"].shape[1]:
+            raise not_a_model(f"Waa must be square, (n_a, n_a); got shape {arrays['Waa'].shape}")
+        n_a, size_from = arrays["Waa"].shape[0], "Waa"
+    else:
+        if arrays["Wy"].ndim != 2:
+            raise not_a_model(f"Wy must be (n_y, n_a); got shape {arrays['Wy'].shape}")
+        n_a, size_from = arrays["Wy"].shape[1], "Wy"
+    sizes = {"n_a": n_a, "n_x": n_x, "n_y": n_x, "1": 1, "n_a + n_x": n_a + n_x}
+    for k, axes in labels.items():
+        expected = tuple(sizes[lab] for lab in axes)
         if arrays[k].shape != expected:
             raise not_a_model(
-                f"{k} has shape {arrays[k].shape}; expected ({', '.join(labels)}) = {expected}, "
-                f"from n_a = {n_a} (Waa) and the {n_x} characters of 'chars'"
+                f"{k} has shape {arrays[k].shape}; expected ({', '.join(axes)}) = {expected}, "
+                f"from n_a = {n_a} ({size_from}) and the {n_x} characters of 'chars'"
             )
         if not np.all(np.isfinite(arrays[k])):
             raise not_a_model(f"{k} holds non-finite numbers")
-    params = {k: arrays[k] for k in _PARAM_LABELS}
-    model = CharModel(CharVocab("".join(chr(c) for c in chars.tolist())), params)
-    if fmt == 2:
+    params = {k: arrays[k] for k in labels}
+    model = CharModel(CharVocab("".join(chr(c) for c in chars.tolist())), params, cell)
+    if with_state:
         try:
             meta = json.loads(str(arrays[_STATE_META][()]))
-            state = _check_train_state(meta, arrays, params)
+            state = _check_train_state(meta, arrays, params, cell)
         except (ValueError, TypeError, KeyError) as exc:
             raise not_a_model(f"its training state is damaged ({type(exc).__name__}: {exc})") from None
         model.train_state = state
     return model
 
 
-def _check_train_state(meta, arrays, params):
-    """The training state of a format-2 file, checked; raises on any mismatch."""
+def _check_train_state(meta, arrays, params, cell="rnn"):
+    """The training state of a format-2 (or 3) file, checked; raises on any mismatch."""
     state = {"m1": {}, "m2": {}}
     _check_choice("optimizer", meta["optimizer"], {"adam", "adagrad", "sgd"})
     for key in ("step", "chunk"):
@@ -580,7 +1058,7 @@ def _check_train_state(meta, arrays, params):
         raise ValueError(f"offset must be null or a non-negative integer; got {meta['offset']!r}")
     np.random.default_rng().bit_generator.state = meta["rng"]  # raises if it is not a PCG64 state
     for k in (1, 2):
-        for name in _PARAM_LABELS:
+        for name in _course_labels(cell):
             moment = arrays[f"state_m{k}_{name}"]
             if moment.shape != params[name].shape:
                 raise ValueError(
@@ -588,9 +1066,10 @@ def _check_train_state(meta, arrays, params):
                 )
             state[f"m{k}"][name] = moment
     a = arrays["state_a"]
-    n_a = params["Waa"].shape[0]
-    if a.ndim != 2 or a.shape[0] != n_a:
-        raise ValueError(f"state_a has shape {a.shape}; expected (n_a, batch_size) with n_a = {n_a}")
+    n_a = params["Waa" if cell == "rnn" else "Wy"].shape[-1]
+    if a.ndim != 2 or a.shape[0] != _state_size(cell, n_a):
+        what = "(2 n_a, batch_size), a<t> above c<t>," if cell == "lstm" else "(n_a, batch_size)"
+        raise ValueError(f"state_a has shape {a.shape}; expected {what} with n_a = {n_a}")
     state["a"] = a
     state.update((key, meta[key]) for key in ("optimizer", "step", "rng", "offset", "chunk", "data"))
     return state
@@ -911,6 +1390,21 @@ class _HeldOut:
         return self.patience is not None and self.since_best >= self.patience
 
 
+def _init_gated_params(cell, n_x, n_a, rng, dtype):
+    """Fresh GRU or LSTM weights in the course's layout: uniform on
+    [-1/sqrt(n_a), 1/sqrt(n_a)) as in PyTorch's nn.GRU and nn.LSTM, biases 0
+    except the LSTM's forget bias, 1 (as ``rnn_utils.init_lstm_params``)."""
+    scale, params = 1 / np.sqrt(n_a), {}
+    for k, axes in _course_labels(cell).items():
+        sizes = {"n_a": n_a, "n_y": n_x, "1": 1, "n_a + n_x": n_a + n_x}
+        shape = tuple(sizes[lab] for lab in axes)
+        if k.startswith("W"):
+            params[k] = rng.uniform(-scale, scale, shape).astype(dtype)
+        else:
+            params[k] = np.full(shape, 1.0 if k == "bf" else 0.0, dtype)
+    return params
+
+
 def _resume_source(resume):
     """``(model, train_state)`` to start from: ``(None, None)`` for a fresh run."""
     import os
@@ -924,6 +1418,20 @@ def _resume_source(resume):
             f"resume must be a CharModel, a path to a saved one, or None; got {type(resume).__name__}"
         )
     return resume, resume.train_state
+
+
+def _settle_cell(start, cell):
+    """The cell: given (checked), else the resumed model's, else ``"rnn"``."""
+    if cell is not None:
+        _check_cell(cell)
+    if start is None:
+        return cell or "rnn"
+    if cell is not None and cell != start.cell:
+        raise ValueError(
+            f"cell must be the resumed model's {start.cell!r} (or None); got {cell!r}: "
+            "the weights of one cell cannot continue in another"
+        )
+    return start.cell
 
 
 def _settle_settings(start, state, n_a, optimizer, dtype):
@@ -941,7 +1449,7 @@ def _settle_settings(start, state, n_a, optimizer, dtype):
             f"optimizer must be the resumed run's {saved!r} (or None), whose moments were saved; got "
             f"{optimizer!r}. To switch, resume from the weights only: model.train_state = None"
         )
-    return start.n_a, (optimizer or saved or "adam"), np.dtype(dtype or start.params["Waa"].dtype)
+    return start.n_a, (optimizer or saved or "adam"), np.dtype(dtype or start._dtype)
 
 
 def _check_training_text(text, val_text, vocab, resuming, seq_len, batch_size):
@@ -978,6 +1486,7 @@ def _check_training_text(text, val_text, vocab, resuming, seq_len, batch_size):
 def train_char_model(
     text,
     *,
+    cell=None,
     n_a=None,
     seq_len=50,
     batch_size=64,
@@ -998,7 +1507,7 @@ def train_char_model(
     progress=False,
     callback=None,
 ):
-    """Train a character-level RNN language model on ``text``.
+    """Train a character-level language model on ``text``: a tanh RNN, a GRU or an LSTM.
 
     The text is cut into ``batch_size`` contiguous streams that are read side
     by side, ``seq_len`` characters at a time (truncated BPTT; see
@@ -1009,6 +1518,9 @@ def train_char_model(
 
     Args:
         text: the training corpus.
+        cell: ``"rnn"`` (default: the course's tanh RNN), ``"gru"`` or
+            ``"lstm"``, computed as ``rnn_utils`` teaches them (see
+            :class:`CharModel`); when resuming, the model's.
         n_a: hidden units (default 100; when resuming, the model's).
         seq_len: steps per chunk. batch_size: streams.
         lr: learning rate.
@@ -1069,7 +1581,7 @@ def train_char_model(
             only: scoring time is left out), ``interrupted``,
             ``stopped_early`` (patience ran out), ``model_step`` (the step the
             returned model is from), ``resumed_from_step`` (updates done
-            before this call), ``threads`` and ``blas_threads`` (as used)
+            before this call), ``cell``, ``threads`` and ``blas_threads`` (as used)
             and, if ``val_text`` was scored,
             ``best_step`` and ``best_val_loss``. Steps count from the start
             of this call.
@@ -1085,7 +1597,10 @@ def train_char_model(
 
     if not isinstance(text, str) or not text:
         raise ValueError(f"text must be a non-empty str; got {text!r:.40}")
+    if cell is not None:
+        _check_cell(cell)
     start, state = _resume_source(resume)
+    cell = _settle_cell(start, cell)
     n_a, optimizer, dtype = _settle_settings(start, state, n_a, optimizer, dtype)
     for name, value in (("n_a", n_a), ("seq_len", seq_len), ("batch_size", batch_size)):
         _check_positive_int(name, value)
@@ -1125,25 +1640,29 @@ def train_char_model(
     data_key = f"{batch_size}x{seq_len}:" + hashlib.sha256(ids.tobytes()).hexdigest()[:16]
 
     n_x = vocab.size
-    flat = np.zeros(_flat_size(n_x, n_a), dtype)
+    flat = np.zeros(_flat_size(n_x, n_a, cell), dtype)
     gflat = np.zeros_like(flat)
-    P = _flat_views(flat, n_x, n_a)
+    P = _flat_views(flat, n_x, n_a, cell)
     opt = _Optimizer(optimizer, lr, flat)
-    h = np.zeros((batch_size, n_a), dtype)
+    h = np.zeros((batch_size, _state_size(cell, n_a)), dtype)
     if start is None:
         rng = np.random.default_rng(seed)
-        # weights uniform on [-1/sqrt(n_a), 1/sqrt(n_a)) as in PyTorch's nn.RNN; biases 0
-        _from_course_layout(
-            init_params(n_x, n_a, n_x, rng, scale=1 / np.sqrt(n_a), dtype=dtype, distribution="uniform"), P
-        )
+        if cell == "rnn":
+            # weights uniform on [-1/sqrt(n_a), 1/sqrt(n_a)) as in PyTorch's nn.RNN; biases 0
+            init = init_params(
+                n_x, n_a, n_x, rng, scale=1 / np.sqrt(n_a), dtype=dtype, distribution="uniform"
+            )
+        else:
+            init = _init_gated_params(cell, n_x, n_a, rng, dtype)
+        _from_course_layout(init, P, cell)
     else:
-        _from_course_layout(start.params, P)
+        _from_course_layout(start.params, P, cell)
         rng = np.random.default_rng(seed)
     reader = _StreamReader(ids, batch_size, seq_len, rng, h)
     if state is not None:
         opt.step = state["step"]
-        _from_course_layout(state["m1"], _flat_views(opt.moment1, n_x, n_a))
-        _from_course_layout(state["m2"], _flat_views(opt.moment2, n_x, n_a))
+        _from_course_layout(state["m1"], _flat_views(opt.moment1, n_x, n_a, cell), cell)
+        _from_course_layout(state["m2"], _flat_views(opt.moment2, n_x, n_a, cell), cell)
         rng.bit_generator.state = state["rng"]
         if state["data"] == data_key and state["offset"] is not None:
             reader.start_at(state["offset"], state["chunk"])
@@ -1159,12 +1678,13 @@ def train_char_model(
         "interrupted": False,
         "stopped_early": False,
         "resumed_from_step": opt.step,
+        "cell": cell,
         "threads": parts,
         "blas_threads": blas_threads,
     }
 
     def snapshot(buffer, train_state=None):
-        model = CharModel(vocab, _to_course_layout(_flat_views(buffer, n_x, n_a)))
+        model = CharModel(vocab, _to_course_layout(_flat_views(buffer, n_x, n_a, cell), cell), cell)
         model.train_state = train_state
         return model
 
@@ -1173,8 +1693,8 @@ def train_char_model(
         return {
             "optimizer": opt.name,
             "step": opt.step,
-            "m1": _to_course_layout(_flat_views(opt.moment1, n_x, n_a)),
-            "m2": _to_course_layout(_flat_views(opt.moment2, n_x, n_a)),
+            "m1": _to_course_layout(_flat_views(opt.moment1, n_x, n_a, cell), cell),
+            "m2": _to_course_layout(_flat_views(opt.moment2, n_x, n_a, cell), cell),
             "a": h.T.copy(),
             "rng": rng.bit_generator.state,
             "offset": reader.offset,
@@ -1208,7 +1728,7 @@ def train_char_model(
     if keep_best:  # the model we start from is a candidate too (it matters when resuming)
         held_out.score(0, snapshot(flat), flat, 0.0, capture_state)
     pool = ThreadPoolExecutor(max_workers=parts, thread_name_prefix="train_char_model") if parts > 1 else None
-    split_step = _SplitStep(n_x, n_a, seq_len, batch_size, parts, dtype, pool)
+    split_step = _SplitStep(n_x, n_a, seq_len, batch_size, parts, dtype, pool, cell)
     try:
         # A diverging run overflows on its way to the loss check: that check,
         # not a numpy warning, is what tells the user.
@@ -1359,13 +1879,18 @@ def _train_command(args):
     print(
         f"training on {len(train_text):,} characters ({len(set(train_text))} distinct), "
         f"holding out {len(val_text or ''):,}"
-        + (f"; resuming from {args.resume} ({start.n_a} hidden units)" if start is not None else ""),
+        + (
+            f"; resuming from {args.resume} ({start.cell}, {start.n_a} hidden units)"
+            if start is not None
+            else ""
+        ),
         file=sys.stderr,
     )
     scored = val_text is not None
     try:
         model, history = train_char_model(
             train_text,
+            cell=args.cell,
             n_a=args.n_a,
             seq_len=args.seq_len,
             batch_size=args.batch_size,
@@ -1421,7 +1946,8 @@ def main(argv=None):
 
     parser = argparse.ArgumentParser(
         prog="python -m char_trainer",
-        description="Train a character-level RNN language model on a text file, or sample from one.",
+        description="Train a character-level language model (tanh RNN, GRU or LSTM) on a text file, "
+        "or sample from one.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a model on a UTF-8 text file")
@@ -1433,6 +1959,12 @@ def main(argv=None):
         help="wall time to train for at most (default 60 unless --steps)",
     )
     train.add_argument("--steps", type=int, default=None, help="number of updates to train for at most")
+    train.add_argument(
+        "--cell",
+        choices=CELLS,
+        default=None,
+        help="the recurrent cell: rnn (tanh RNN), gru or lstm (default rnn, or the resumed model's)",
+    )
     train.add_argument(
         "--n-a", type=int, default=None, help="hidden units (default 100, or the resumed model's)"
     )

@@ -569,7 +569,9 @@ def _arrays_of(model):
             r"bad.npz is not a model .*Wya has shape \(5, 24\); expected \(n_y, n_a\) = \(\d+, 24\)",
         ),
         ("by shape", r"bad.npz is not a model .*by has shape \(3, 1\); expected \(n_y, 1\)"),
-        ("format 3", r"bad.npz has model format 3; this code reads formats 1 to 2"),
+        ("format 4", r"bad.npz has model format 4; this code reads formats 1 to 3"),
+        ("format 3 without a cell", r"bad.npz is not a model .*format 3 but has no 'cell' array"),
+        ("unknown cell", r"bad.npz holds a model of an unknown cell .*'transformer'.*'rnn', 'gru', 'lstm'"),
     ],
 )
 def test_load_says_plainly_what_is_wrong_with_a_file(model, tmp_path, capsys, case, message):
@@ -586,8 +588,12 @@ def test_load_says_plainly_what_is_wrong_with_a_file(model, tmp_path, capsys, ca
         arrays["Wya"] = np.zeros((5, 24))
     elif case == "by shape":
         arrays["by"] = np.zeros((3, 1))
-    elif case == "format 3":
+    elif case == "format 4":
+        arrays["format"] = np.array([4], dtype=np.int32)
+    elif case == "format 3 without a cell":
         arrays["format"] = np.array([3], dtype=np.int32)
+    elif case == "unknown cell":
+        arrays["format"], arrays["cell"] = np.array([3], dtype=np.int32), np.array("transformer")
     if case not in ("missing", "text", "truncated"):
         np.savez(path, **arrays)
     with pytest.raises(ct.ModelFileError, match=message):
