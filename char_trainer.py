@@ -32,6 +32,7 @@ from rnn_utils import (
     _check_params,
     _check_positive_int,
     _check_shape,
+    _draw_id,
     adagrad_update,
     adam_update,
     clip_gradients,
@@ -821,12 +822,7 @@ class CharModel:
         ids = []
         for _ in range(n_chars):
             _, y_hat, state = self._run(x, state)
-            p = y_hat[:, 0, 0].astype(np.float64)
-            if temperature == 0:
-                i = int(np.argmax(p))
-            else:  # as rnn_utils.sample: softmax(z / T) is p ** (1 / T), normalised
-                p = (p / p.max()) ** (1.0 / temperature)
-                i = int(rng.choice(len(p), p=p / p.sum()))
+            i = _draw_id(y_hat[:, 0, 0], rng, temperature)
             ids.append(i)
             x[...] = 0
             x[i] = 1.0

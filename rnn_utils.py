@@ -564,19 +564,24 @@ def sample(params, n_chars, rng, temperature=1.0, a0=None, first_id=None, g1="ta
     ids = []
     for _ in range(n_chars):
         a, y, _ = rnn_cell_forward(x, a, params, g1, "softmax", check=False)
-        p = y[:, 0].astype(np.float64)
-        if temperature == 0:
-            i = int(np.argmax(p))
-        else:
-            # softmax(z / T) is p ** (1 / T), normalised (the constant that
-            # softmax subtracts from z drops out). Dividing by max(p) first
-            # keeps the powers from underflowing to all zeros.
-            p = (p / p.max()) ** (1.0 / temperature)
-            i = int(rng.choice(len(p), p=p / p.sum()))
+        i = _draw_id(y[:, 0], rng, temperature)
         ids.append(i)
         x = np.zeros_like(x)
         x[i] = 1.0  # the drawn id is the next step's input
     return ids
+
+
+def _draw_id(probs, rng, temperature=1.0):
+    """One draw of :func:`sample`: an id from ``softmax(z / temperature)``, given
+    ``probs = softmax(z)`` of shape ``(n_y,)``; ``temperature`` 0 is the argmax."""
+    p = np.asarray(probs, dtype=np.float64)
+    if temperature == 0:
+        return int(np.argmax(p))
+    # softmax(z / T) is p ** (1 / T), normalised (the constant that softmax
+    # subtracts from z drops out). Dividing by max(p) first keeps the powers
+    # from underflowing to all zeros.
+    p = (p / p.max()) ** (1.0 / temperature)
+    return int(rng.choice(len(p), p=p / p.sum()))
 
 
 # ---------------------------------------------------------------------------
