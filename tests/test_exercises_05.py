@@ -86,10 +86,12 @@ def make_train_rnn(mistake=None):
             x, y = rnn_utils.one_hot(inputs[:, cols], V), rnn_utils.one_hot(targets[:, cols], V)
             a0 = np.zeros((n_a, m)) if mistake == "no carry" else a
             J, grads, a = rnn_utils.rnn_loss_and_grads(x, y, a0, params)
-            n = 1 if mistake == "sum" else m * seq_len
+            n = 1 if mistake in ("sum", "clip then divide") else m * seq_len
             grads = {name: grads["d" + name] / n for name in params}
             if mistake != "no clip":
                 grads = rnn_utils.clip_gradients(grads, max_norm=clip_norm)
+            if mistake == "clip then divide":  # clips the gradient of the summed loss
+                grads = {name: g / (m * seq_len) for name, g in grads.items()}
             for name in params:
                 if mistake == "fresh adam":
                     adam[name] = rnn_utils.init_adam_state(params[name])
@@ -120,6 +122,7 @@ def test_train_rnn_check_passes_the_solution_and_reports_the_stub(checks):
         ("sign", "the parameters move uphill"),
         ("fresh adam", "Adam starts afresh at every update"),
         ("sum", "divide them by m * T_x"),
+        ("clip then divide", "divide first, then clip"),
         ("loss not divided", "record the mean loss per character"),
         ("overlapping chunks", "read chunk k as the columns k * seq_len to (k + 1) * seq_len"),
     ],
