@@ -208,6 +208,22 @@ def test_sampling_is_reproducible_and_checks_its_arguments(cell):
 
 
 @pytest.mark.parametrize("cell", GATED)
+def test_fresh_gated_weights_are_drawn_as_pytorch_draws_them(cell):
+    n_a, n_x = 64, 30
+    params = ct._init_gated_params(cell, n_x, n_a, np.random.default_rng(0), np.float64)
+    bound = 1 / math.sqrt(n_a)
+    gate_biases = [k for k in params if k.startswith("b") and k != "by"]
+    assert len(gate_biases) == (3 if cell == "gru" else 4)
+    for k, value in params.items():
+        if k.startswith("W"):
+            assert np.abs(value).max() < bound and value.std() > 0.5 * bound / math.sqrt(3)
+        elif k == "by":
+            assert not value.any()
+        else:  # the sum of two uniform draws (b_ih + b_hh): triangular on (-2 bound, 2 bound)
+            assert np.abs(value).max() < 2 * bound and value.std() > 0.5 * bound * math.sqrt(2 / 3)
+
+
+@pytest.mark.parametrize("cell", GATED)
 def test_every_cell_learns_a_tiny_corpus(cell):
     model, history = ct.train_char_model(TINY, cell=cell, n_a=32, seq_len=16, batch_size=8, lr=1e-2, steps=60)
     losses = history["train_loss"]
