@@ -922,15 +922,21 @@ def _check_rng(rng):
         )
 
 
+def _param_arrays(params, keys):
+    """Check that ``params`` is a dict holding ``keys``; return those arrays as
+    finite floats (shapes are checked by the caller)."""
+    if not isinstance(params, dict):
+        raise ValueError(f"params must be a dict; got {type(params).__name__}")
+    missing = [k for k in keys if k not in params]
+    if missing:
+        raise ValueError(f"params must have keys {keys}; missing {missing}")
+    return {k: _as_float_array(f"params['{k}']", params[k]) for k in keys}
+
+
 def _check_params(params):
     """Check the five parameter arrays for presence, finiteness and agreeing
     shapes; return ``(n_x, n_a, n_y)`` and the arrays as floats."""
-    if not isinstance(params, dict):
-        raise ValueError(f"params must be a dict; got {type(params).__name__}")
-    missing = [k for k in _PARAM_LABELS if k not in params]
-    if missing:
-        raise ValueError(f"params must have keys {list(_PARAM_LABELS)}; missing {missing}")
-    p = {k: _as_float_array(f"params['{k}']", params[k]) for k in _PARAM_LABELS}
+    p = _param_arrays(params, list(_PARAM_LABELS))
     for k in ("Waa", "Wax", "Wya"):
         if p[k].ndim != 2:
             _check_shape(f"params['{k}']", p[k], (None, None), _PARAM_LABELS[k])
@@ -1136,12 +1142,7 @@ def _check_gated_params(gates, params):
     ``by``) for presence, finiteness and agreeing shapes; return
     ``(n_x, n_a, n_y)`` and the arrays as floats."""
     keys = [w + g for g in gates for w in "Wb"] + ["Wy", "by"]
-    if not isinstance(params, dict):
-        raise ValueError(f"params must be a dict; got {type(params).__name__}")
-    missing = [k for k in keys if k not in params]
-    if missing:
-        raise ValueError(f"params must have keys {keys}; missing {missing}")
-    p = {k: _as_float_array(f"params['{k}']", params[k]) for k in keys}
+    p = _param_arrays(params, keys)
     W, Wy = "W" + gates[0], p["Wy"]
     _check_shape(f"params['{W}']", p[W], (None, None), ("n_a", "n_a + n_x"))
     _check_shape("params['Wy']", Wy, (None, None), ("n_y", "n_a"))
